@@ -1,0 +1,66 @@
+"""GridPatrol: grid-based urban management, from a patrol report to a verified fix."""
+import logging
+
+from flask import Flask, request
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from .config import Config
+from .extensions import api, db, migrate
+
+MIGRATIONS = __import__("pathlib").Path(__file__).parent / "migrations"
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_object(Config)
+    if config:
+        app.config.update(config)
+    logging.basicConfig(level=logging.INFO)
+
+    from . import models  # noqa: F401  (every table on the metadata, for Alembic)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS))
+    api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
+        "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
+
+    from .auth.routes import blp as auth_blp
+    from .cases.routes import blp as cases_blp
+    from .catalog.routes import blp as catalog_blp
+    from .grids.routes import blp as grids_blp
+    from .kpis.routes import blp as kpis_blp
+    from .patrols.routes import blp as patrols_blp
+    from .photos.routes import blp as photos_blp
+    from .teams.routes import blp as teams_blp
+
+    for blp in (auth_blp, grids_blp, catalog_blp, teams_blp, cases_blp, photos_blp, patrols_blp, kpis_blp):
+        api.register_blueprint(blp, url_prefix="/api/v1")
+
+    from .core.health import bp as health_bp
+    app.register_blueprint(health_bp)
+
+    _commit_at_the_boundary(app)
+    return app
+
+
+def _commit_at_the_boundary(app: Flask) -> None:
+    """Every request commits once when it succeeded and rolls back otherwise (services only flush)."""
+    from .core.api import problem_response
+
+    @app.after_request
+    def commit_or_rollback(response):
+        if response.status_code >= 400 or request.method in ("GET", "HEAD", "OPTIONS"):
+            db.session.rollback()
+            return response
+        try:
+            db.session.commit()
+        except IntegrityError as exc:
+            db.session.rollback()
+            app.logger.info("conflict at commit: %s", exc.orig)
+            return problem_response(409, "Conflict", "The change conflicts with another one; read and retry")
+        except OperationalError:
+            db.session.rollback()
+            app.logger.exception("database unavailable at commit")
+            return problem_response(503, "Service Unavailable", "The database did not answer; retry",
+                                    headers={"Retry-After": "2"})
+        return response

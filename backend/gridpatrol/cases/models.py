@@ -1,0 +1,121 @@
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (ARRAY, BigInteger, CheckConstraint, DateTime, FetchedValue, Float, ForeignKey, Index,
+                        Integer, Sequence, String, Text, UniqueConstraint, func, text)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..catalog.models import URGENCIES
+from ..core.db import check_in, created_at_column
+from ..extensions import db
+from .states import ACTIONS, OPEN, STATES
+
+SOURCES = ("inspector", "hotline", "open311")
+LOCATION_FLAGS = ("snapped", "outside", "poor_accuracy", "pin")
+OPEN_SQL = check_in("status", sorted(OPEN))
+
+case_number_seq = Sequence("case_number_seq", metadata=db.metadata)
+
+
+class Case(db.Model):
+    """The case row caches the current state; the event log is the truth."""
+    __tablename__ = "cases"
+    __table_args__ = (
+        CheckConstraint(check_in("status", sorted(STATES)), name="status_known"),
+        CheckConstraint(check_in("urgency", URGENCIES), name="urgency_known"),
+        CheckConstraint(check_in("source", SOURCES), name="source_known"),
+        CheckConstraint("version >= 1 AND rework_count >= 0 AND extension_hours >= 0", name="counters"),
+        CheckConstraint("(status = 'suspended') = (suspended_from IS NOT NULL)", name="suspension_consistent"),
+        CheckConstraint("status <> 'merged' OR parent_id IS NOT NULL", name="merged_has_parent"),
+        CheckConstraint("status NOT IN ('dispatched','in_progress','handled') OR lead_team_id IS NOT NULL",
+                        name="dispatched_has_team"),
+        Index("ix_cases_location", "location", postgresql_using="gist"),
+        Index("ix_cases_open_location", "location", postgresql_using="gist", postgresql_where=text(OPEN_SQL)),
+        Index("ix_cases_status_reported", "status", "reported_at"),
+        Index("ix_cases_district_reported", "district_code", "reported_at"),
+        Index("ix_cases_street", "street_code"),
+        Index("ix_cases_grid", "grid_code"),
+        Index("ix_cases_team_status", "lead_team_id", "status"),
+        Index("ix_cases_category_reported", "category_code", "reported_at"),
+        Index("ix_cases_registered_at", "registered_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    status: Mapped[str] = mapped_column(String(12))
+    category_code: Mapped[str] = mapped_column(ForeignKey("categories.code"))
+    urgency: Mapped[str] = mapped_column(String(1))
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    address: Mapped[str | None] = mapped_column(String(300))
+    location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    grid_code: Mapped[str | None] = mapped_column(ForeignKey("grids.code"))
+    # scope columns: from the grid, or for a point outside every grid the district it was reported in
+    district_code: Mapped[str] = mapped_column(String(6))
+    street_code: Mapped[str | None] = mapped_column(String(9))
+    community_code: Mapped[str | None] = mapped_column(String(12))
+    location_flags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    source: Mapped[str] = mapped_column(String(10))
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    catalog_version: Mapped[int | None] = mapped_column(Integer)
+    # a citizen's contact details (Open311): shown only to the dispatch centre
+    contact: Mapped[dict | None] = mapped_column(JSONB)
+    observed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reported_at: Mapped[datetime] = created_at_column()
+    registered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lead_team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    assisting_team_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default="{}")
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    rework_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    extension_hours: Mapped[float] = mapped_column(Float, server_default="0")
+    pending_extension: Mapped[dict | None] = mapped_column(JSONB)
+    suspended_from: Mapped[str | None] = mapped_column(String(12))
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deadline_register: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deadline_dispatch: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deadline_handle: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deadline_verify: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # start of the current stage and its deadline, for timers and the `overdue` filter
+    stage_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stage_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stage_clock: Mapped[bool] = mapped_column(server_default="false")
+    escalation_level: Mapped[int] = mapped_column(Integer, server_default="0")
+    escalation_note: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    updated_at: Mapped[datetime] = created_at_column()
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN
+
+
+class CaseEvent(db.Model):
+    """One row per transition or request. Append-only: the database refuses UPDATE, DELETE, TRUNCATE.
+
+    Each row carries a hash chained to the case's previous row, computed by a trigger, so a
+    change made behind the application's back is found by `gridpatrol verify-events`.
+    """
+    __tablename__ = "case_events"
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq"),
+        CheckConstraint(check_in("action", sorted(ACTIONS | {"report"})), name="action_known"),
+        Index("ix_case_events_action_at", "action", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    seq: Mapped[int] = mapped_column(Integer, server_default=FetchedValue())  # set by the chain trigger
+    at: Mapped[datetime] = created_at_column()
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    action: Mapped[str] = mapped_column(String(20))
+    from_status: Mapped[str | None] = mapped_column(String(12))
+    to_status: Mapped[str] = mapped_column(String(12))
+    payload: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    client_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    prev_hash: Mapped[str | None] = mapped_column(String(64), server_default=FetchedValue())
+    hash: Mapped[str | None] = mapped_column(String(64), server_default=FetchedValue())

@@ -1,0 +1,44 @@
+"""Settings from the environment, in one place."""
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+class Config:
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "postgresql+psycopg:///gridpatrol")
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_size": _int("DB_POOL_SIZE", 5)}
+    SECRET_KEY = os.environ.get("SECRET_KEY", "")
+    TIMEZONE = os.environ.get("GRIDPATROL_TIMEZONE", "Asia/Shanghai")
+    PHOTO_STORAGE = os.environ.get("PHOTO_STORAGE", str(ROOT / "var" / "photos"))
+    GEODATA_DIR = os.environ.get("GEODATA_DIR", str(ROOT / "geodata"))
+    TOKEN_TTL_HOURS = _int("TOKEN_TTL_HOURS", 24 * 7)
+    # sign-in attempts allowed per minute, per account and per address
+    LOGIN_ATTEMPTS_PER_MINUTE = _int("LOGIN_ATTEMPTS_PER_MINUTE", 10)
+    LOCATE_TOLERANCE_M = _float("LOCATE_TOLERANCE_M", 30.0)
+    VERIFY_DISTANCE_M = _float("VERIFY_DISTANCE_M", 100.0)
+    PHOTO_FAR_M = _float("PHOTO_FAR_M", 200.0)
+    IMPORT_SLIVER_M2 = _float("IMPORT_SLIVER_M2", 1.0)
+    # stage limits in working hours (domain.md, "Deadlines and timers")
+    REGISTER_LIMIT_HOURS = _float("REGISTER_LIMIT_HOURS", 1)
+    DISPATCH_LIMIT_HOURS = _float("DISPATCH_LIMIT_HOURS", 1)
+    VERIFY_LIMIT_HOURS = _float("VERIFY_LIMIT_HOURS", 2)
+    IDEMPOTENCY_WAIT_MS = _int("IDEMPOTENCY_WAIT_MS", 5000)
+    MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 40 * 1024 * 1024)
+    PHOTO_MAX_BYTES = _int("PHOTO_MAX_BYTES", 15 * 1024 * 1024)
+    PHOTO_MAX_PIXELS = _int("PHOTO_MAX_PIXELS", 40_000_000)
+
+    API_TITLE = "GridPatrol API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+    JSON_SORT_KEYS = False

@@ -1,0 +1,75 @@
+"""flask-smorest's Api speaking problem+json for every error."""
+import logging
+
+from flask import current_app, json
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .errors import Problem
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE = "application/problem+json"
+
+
+def flatten_errors(messages, prefix: str = "") -> dict[str, list[str]]:
+    """webargs nests messages by location and field; clients want `{"a.b": [..]}`."""
+    out: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if not prefix and key in ("json", "form", "files", "query", "headers", "view_args", "querystring"):
+                name = ""
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
+            for k, v in flatten_errors(value, name).items():
+                out.setdefault(k, []).extend(v)
+    elif isinstance(messages, (list, tuple)) and all(isinstance(m, str) for m in messages):
+        out[prefix or "_body"] = list(messages)
+    elif isinstance(messages, (list, tuple)):
+        for i, value in enumerate(messages):
+            for k, v in flatten_errors(value, f"{prefix}.{i}" if prefix else str(i)).items():
+                out.setdefault(k, []).extend(v)
+    else:
+        out[prefix or "_body"] = [str(messages)]
+    return out
+
+
+def problem_response(status: int, title: str, detail: str, errors: dict | None = None, headers: dict | None = None):
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    response = current_app.response_class(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_TYPE)
+    for k, v in (headers or {}).items():
+        response.headers[k] = v
+    return response
+
+
+class ProblemApi(Api):
+    def _register_error_handlers(self):
+        self._app.register_error_handler(HTTPException, self.handle_http_exception)
+        self._app.register_error_handler(Problem, self.handle_problem)
+        self._app.register_error_handler(Exception, self.handle_unexpected)
+
+    def handle_problem(self, error: Problem):
+        return problem_response(error.status, error.title, error.detail, error.errors, error.headers)
+
+    def handle_http_exception(self, error: HTTPException):
+        data = getattr(error, "data", None) or {}
+        errors = None
+        detail = data.get("message") or error.description or error.name
+        if "messages" in data or "errors" in data:
+            errors = flatten_errors(data.get("errors") or data.get("messages"))
+            if error.code == 400 and errors:
+                detail = "; ".join(m for msgs in errors.values() for m in msgs)
+            else:
+                detail = "Some values are not valid: " + ", ".join(sorted(errors))
+        headers = dict(data.get("headers") or {})
+        if error.code == 405:
+            headers.update({k: v for k, v in error.get_response().headers.items() if k == "Allow"})
+        return problem_response(error.code or 500, error.name, detail, errors, headers)
+
+    def handle_unexpected(self, error: Exception):
+        if isinstance(error, HTTPException):
+            return self.handle_http_exception(error)
+        log.exception("unhandled error")
+        return problem_response(500, InternalServerError.name, "An unexpected error; it has been logged")
