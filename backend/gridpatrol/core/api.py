@@ -1,7 +1,9 @@
 """flask-smorest's Api speaking problem+json for every error."""
 import logging
 
-from flask import current_app, json
+import json
+
+from flask import current_app
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, InternalServerError
 

@@ -192,7 +192,9 @@ class WorkCalendar:
             try:
                 start, end = item
             except (TypeError, ValueError) as exc:
-                raise ValueError(f"{WEEKDAY_KEYS[wd]}: a period is a (start, end) pair, got {item!r}") from exc
+                raise ValueError(
+                    f"{WEEKDAY_KEYS[wd]}: a period is a (start, end) pair, got {item!r}"
+                ) from exc
             if not isinstance(start, time) or not isinstance(end, time):
                 raise TypeError(f"{WEEKDAY_KEYS[wd]}: period bounds must be datetime.time")
             if start.tzinfo is not None or end.tzinfo is not None:
@@ -481,7 +483,10 @@ class WorkCalendar:
 
     # ----------------------------------------------------------------- timers
 
-    def _usage(self, start: datetime, deadline: datetime, now: datetime, clock: bool) -> tuple[int, int, bool, bool]:
+    def _usage(
+        self, start: datetime, deadline: datetime, now: datetime, clock: bool
+    ) -> tuple[int, int, bool, bool]:
+        """(used µs, limit µs, now past deadline, now at deadline)."""
         s, dl, n = _to_utc(start, "start"), _to_utc(deadline, "deadline"), _to_utc(now, "now")
         if dl < s:
             raise ValueError("deadline is before start")

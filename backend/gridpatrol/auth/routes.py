@@ -1,0 +1,45 @@
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from ..core.authz import current_user, requires
+from . import services
+from .schemas import TokenOut, TokenRequest, UserIn, UserOut
+
+blp = Blueprint("auth", __name__, description="Sign-in, tokens and users")
+
+
+@blp.route("/auth/token")
+class TokenView(MethodView):
+    @blp.arguments(TokenRequest)
+    @blp.response(200, TokenOut)
+    @blp.doc(security=[])
+    def post(self, body):
+        """Sign in: a bearer token for a username and password"""
+        secret, token = services.sign_in(body["username"], body["password"], request.remote_addr or "unknown")
+        return {"access_token": secret, "token_type": "Bearer", "expires_at": token.expires_at, "user": token.user}
+
+    @requires()
+    @blp.response(204)
+    def delete(self):
+        """Sign out: the token is dead from now on"""
+        services.revoke(request.headers["Authorization"].split(" ", 1)[1].strip())
+
+
+@blp.route("/me")
+class MeView(MethodView):
+    @requires()
+    @blp.response(200, UserOut)
+    def get(self):
+        """The signed-in user"""
+        return current_user()
+
+
+@blp.route("/users")
+class UsersView(MethodView):
+    @requires("admin")
+    @blp.arguments(UserIn)
+    @blp.response(201, UserOut)
+    def post(self, body):
+        """Create a user (admin)"""
+        return services.create_user(actor=current_user(), **body)

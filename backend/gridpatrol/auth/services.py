@@ -1,0 +1,126 @@
+"""Users, passwords, tokens and the sign-in limiter."""
+import hashlib
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from sqlalchemy import delete, func, select, text
+
+from ..core.authz import EVERYWHERE, area_overlaps_scope, code_in_scope
+from ..core.db import utcnow
+from ..core.errors import Conflict, NotFound, RateLimited, Unauthorized, invalid
+from ..extensions import db
+from .models import ROLES, LoginAttempt, Token, User
+
+# argon2id: memory-hard, so a leaked table resists GPU guessing
+_hasher = PasswordHasher()
+# a hash to verify against when the user is unknown, so both answers take the same time
+_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def user_for_token(secret: str) -> User | None:
+    row = db.session.execute(
+        select(Token).where(Token.token_hash == _token_hash(secret), Token.revoked_at.is_(None),
+                            Token.expires_at > func.now())
+    ).scalar_one_or_none()
+    if row is None or not row.user.active:
+        return None
+    return row.user
+
+
+def _limited(key: str, limit: int) -> bool:
+    """Record one attempt under `key`; True when the last minute already holds `limit` of them.
+
+    Runs in its own short transaction, serialised per key by an advisory lock, so the count is
+    shared by every server process and survives the request's rollback.
+    """
+    with db.engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+        recent = conn.execute(
+            select(func.count()).select_from(LoginAttempt)
+            .where(LoginAttempt.key == key, LoginAttempt.at > func.now() - timedelta(minutes=1))
+        ).scalar_one()
+        if recent >= limit:
+            return True
+        conn.execute(LoginAttempt.__table__.insert().values(key=key))
+    return False
+
+
+def _forget_attempt(key: str) -> None:
+    with db.engine.begin() as conn:
+        newest = select(func.max(LoginAttempt.id)).where(LoginAttempt.key == key).scalar_subquery()
+        conn.execute(delete(LoginAttempt).where(LoginAttempt.id == newest))
+        conn.execute(delete(LoginAttempt).where(LoginAttempt.at < func.now() - timedelta(days=1)))
+
+
+def sign_in(username: str, password: str, address: str) -> tuple[str, Token]:
+    """A new bearer token for good credentials. Failed attempts count against the account and
+    the address; a successful one is forgotten."""
+    limit = current_app.config["LOGIN_ATTEMPTS_PER_MINUTE"]
+    keys = [f"user:{username.lower()}", f"addr:{address}"]
+    for key in keys:
+        if _limited(key, limit):
+            raise RateLimited("Too many sign-in attempts; wait a minute", headers={"Retry-After": "60"})
+    user = db.session.execute(select(User).where(func.lower(User.username) == username.lower())).scalar_one_or_none()
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        ok = user is not None and user.active
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok:
+        raise Unauthorized("Unknown user or wrong password")
+    for key in keys:
+        _forget_attempt(key)
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    secret = secrets.token_urlsafe(32)
+    token = Token(user=user, token_hash=_token_hash(secret),
+                  expires_at=utcnow() + timedelta(hours=current_app.config["TOKEN_TTL_HOURS"]))
+    db.session.add(token)
+    db.session.flush()
+    return secret, token
+
+
+def revoke(secret: str) -> None:
+    token = db.session.execute(select(Token).where(Token.token_hash == _token_hash(secret))).scalar_one()
+    token.revoked_at = utcnow()
+
+
+def create_user(*, username: str, password: str, display_name: str | None, roles: list[str], scope: list[str],
+                team_ids: list[int] = (), grid_codes: list[str] = (), actor: User | None = None) -> User:
+    from ..teams.models import Team
+
+    if any(r not in ROLES for r in roles):
+        raise invalid("roles", f"unknown role; roles are {', '.join(ROLES)}")
+    if actor is not None:
+        outside = [c for c in scope if not code_in_scope(actor.scope, c) and EVERYWHERE not in actor.scope]
+        if outside:
+            raise invalid("scope", f"outside your own scope: {', '.join(outside)}")
+    if db.session.execute(select(User.id).where(func.lower(User.username) == username.lower())).first():
+        raise Conflict(f"The username {username!r} is taken", {"username": ["taken"]})
+    teams = list(db.session.execute(select(Team).where(Team.id.in_(list(team_ids)))).scalars()) if team_ids else []
+    if len(teams) != len(set(team_ids)):
+        raise invalid("team_ids", "unknown team")
+    user = User(username=username, password_hash=hash_password(password), display_name=display_name or username,
+                roles=list(dict.fromkeys(roles)), scope=list(dict.fromkeys(scope)), grid_codes=list(grid_codes),
+                teams=teams)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def get_user(user_id: int, actor: User) -> User:
+    user = db.session.get(User, user_id)
+    if user is None or not any(area_overlaps_scope(actor.scope, c) for c in user.scope):
+        raise NotFound("No such user")
+    return user

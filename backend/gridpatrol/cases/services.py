@@ -1,0 +1,438 @@
+"""Reports, cases and the workflow. Every change to a case appends one event row."""
+from datetime import datetime, timedelta
+
+from flask import current_app
+from geoalchemy2 import WKTElement
+from geoalchemy2.shape import to_shape
+from sqlalchemy import func, or_, select, text
+
+from ..auth.models import User
+from ..catalog import services as catalog
+from ..catalog.models import Category
+from ..core.authz import scope_clause
+from ..core.db import utcnow
+from ..core.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, invalid
+from ..core.geo import distance_m, geography, point
+from ..extensions import db
+from ..grids import services as grids
+from ..photos.models import Photo
+from ..teams.models import Team
+from . import states
+from .models import Case, CaseEvent, case_number_seq
+from .states import CLOSED, OPEN, STAGE_OF
+
+STAGE_DEADLINE = {"register": "deadline_register", "dispatch": "deadline_dispatch",
+                  "handle": "deadline_handle", "verify": "deadline_verify"}
+
+
+# ---------------------------------------------------------------- reading
+
+def scoped(user: User):
+    return scope_clause(user.scope, district=Case.district_code, street=Case.street_code,
+                        community=Case.community_code, grid=Case.grid_code)
+
+
+def get_case(case_id: int, user: User, *, for_update: bool = False) -> Case:
+    q = select(Case).where(Case.id == case_id, scoped(user))
+    if for_update:
+        q = q.with_for_update()
+    case = db.session.execute(q).scalar_one_or_none()
+    if case is None:
+        raise NotFound(f"No case {case_id}")
+    return case
+
+
+def events(case: Case) -> list[CaseEvent]:
+    return list(db.session.execute(select(CaseEvent).where(CaseEvent.case_id == case.id)
+                                   .order_by(CaseEvent.seq)).scalars())
+
+
+def lonlat(case: Case) -> tuple[float, float]:
+    p = to_shape(case.location)
+    return p.x, p.y
+
+
+def timer(case: Case, now: datetime | None = None) -> str | None:
+    if case.status not in OPEN or case.stage_deadline is None or case.status == "suspended":
+        return None
+    return catalog.work_calendar().timer_colour(case.stage_started_at, case.stage_deadline, now or utcnow(),
+                                                case.stage_clock)
+
+
+def list_cases(user: User, args: dict, page: int, per_page: int) -> tuple[list[Case], int]:
+    q = select(Case).where(scoped(user))
+    if args.get("status"):
+        q = q.where(Case.status.in_(args["status"]))
+    for name, column in (("grid", Case.grid_code), ("street", Case.street_code), ("community", Case.community_code),
+                         ("category", Case.category_code), ("source", Case.source), ("urgency", Case.urgency)):
+        if args.get(name):
+            q = q.where(column.in_(args[name]))
+    if args.get("team"):
+        q = q.where(Case.lead_team_id.in_(args["team"]))
+    if args.get("reporter"):
+        q = q.where(Case.reporter_id == args["reporter"])
+    if args.get("bbox"):
+        x1, y1, x2, y2 = args["bbox"]
+        q = q.where(Case.location.op("&&")(func.ST_MakeEnvelope(x1, y1, x2, y2, 4326)))
+    if args.get("overdue") is not None:
+        overdue = (Case.status.in_(OPEN)) & (Case.stage_deadline < func.now()) & (Case.status != "suspended")
+        q = q.where(overdue if args["overdue"] else ~overdue)
+    if args.get("escalated") is not None:
+        q = q.where((Case.escalation_level > 0) if args["escalated"] else (Case.escalation_level == 0))
+    if args.get("pending_extension"):
+        q = q.where(Case.pending_extension.is_not(None))
+    if args.get("from"):
+        q = q.where(Case.reported_at >= args["from"])
+    if args.get("to"):
+        q = q.where(Case.reported_at < args["to"])
+    if args.get("q"):
+        like = "%" + args["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        q = q.where(or_(Case.number.like(like), Case.description.ilike(like), Case.address.ilike(like)))
+    if args.get("ids") is not None:
+        q = q.where(Case.id.in_(args["ids"]))
+    if args.get("near"):
+        lon, lat, radius = args["near"]
+        q = q.where(func.ST_DWithin(geography(Case.location), geography(point(lon, lat)), radius))
+    total = db.session.execute(select(func.count()).select_from(q.subquery())).scalar_one()
+    order = Case.reported_at.asc() if args.get("sort") == "oldest" else Case.reported_at.desc()
+    rows = db.session.execute(q.order_by(order, Case.id.desc()).offset((page - 1) * per_page).limit(per_page))
+    return list(rows.scalars()), total
+
+
+# ---------------------------------------------------------------- reports
+
+def report(user: User, body: dict, source: str = "inspector") -> Case:
+    """A new case in state `reported`, its grid found from the point, with its first event."""
+    if source == "inspector" and not user.has_role("inspector"):
+        source = "hotline"
+    category = catalog.category_for_report(body["category_code"], body.get("catalog_version"))
+    urgency = body.get("urgency") or "B"
+    found = grids.locate(body["lon"], body["lat"], user.scope)
+    flags = found.flags + list(body.get("location_flags") or [])
+    accuracy = body.get("accuracy_m")
+    if accuracy is not None and accuracy > current_app.config.get("POOR_ACCURACY_M", 50) and "poor_accuracy" not in flags:
+        flags.append("poor_accuracy")
+    now = utcnow()
+    grid = found.grid
+    case = Case(
+        number=_case_number(now), status="reported", category_code=category.code, urgency=urgency,
+        description=body.get("description") or "", address=body.get("address"),
+        location=WKTElement(f"POINT({body['lon']} {body['lat']})", srid=4326), accuracy_m=accuracy,
+        grid_code=grid.code if grid else None,
+        district_code=grid.district_code if grid else _district_outside(found, user),
+        street_code=grid.street_code if grid else None, community_code=grid.community_code if grid else None,
+        location_flags=list(dict.fromkeys(flags)), source=source, reporter_id=user.id,
+        catalog_version=body.get("catalog_version"), contact=body.get("contact"),
+        observed_at=body.get("observed_at"), reported_at=now, updated_at=now, version=1,
+    )
+    _start_stage(case, "register", now, category)
+    db.session.add(case)
+    db.session.flush()
+    _event(case, user, "report", None, {k: v for k, v in body.items() if k not in ("client_time", "contact")},
+           body.get("client_time") or body.get("observed_at"), at=now)
+    return case
+
+
+def _district_outside(found, user: User) -> str:
+    """A point outside every grid still belongs to a district, for scope: the nearest grid's, or
+    the reporter's own."""
+    if found.nearest is not None:
+        return found.nearest.district_code
+    return next((s[:6] for s in user.scope if len(s) >= 6), "000000")
+
+
+def _case_number(now: datetime) -> str:
+    """A human case number: the local date and a deployment-wide sequence (2026112600001)."""
+    local = now.astimezone(catalog.work_calendar().tz)
+    n = db.session.execute(select(case_number_seq.next_value())).scalar_one()
+    return f"{local:%Y%m%d}{n:05d}"
+
+
+# ---------------------------------------------------------------- the workflow
+
+def parse_if_match(header: str | None) -> int | None:
+    if header is None:
+        return None
+    value = header.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    value = value.strip('"')
+    if not value.isdigit():
+        raise PreconditionFailed(f"If-Match must be the case's ETag, like \"3\"; got {header!r}")
+    return int(value)
+
+
+def act(case_id: int, action: str, body: dict, user: User, expected_version: int) -> Case:
+    """Take one action on a case: the guard of states.py, then the action's own checks and effects."""
+    if not states.roles_for(action) & set(user.roles):
+        get_case(case_id, user)  # outside scope stays 404, never 403
+        raise Forbidden(f"Your roles may not {action} a case")
+    case = get_case(case_id, user, for_update=True)
+    if case.version != expected_version:
+        raise PreconditionFailed(f"The case changed (version {case.version}, you sent {expected_version}); "
+                                 "read it again", headers={"ETag": f'"{case.version}"'})
+    transition = states.allowed(case.status, action, user.roles)
+    if transition is None:
+        raise Conflict(f"{action} is not allowed while the case is {case.status}",
+                       {"status": [case.status]})
+    _check_relation(case, transition, user)
+    before = case.status
+    now = utcnow()
+    payload = {k: v for k, v in body.items() if k != "client_time"}
+    effect = _EFFECTS[action]
+    extra = effect(case, body, user, now) or {}
+    if transition.to == states.RESUME:
+        pass  # the effect restored the state it left
+    elif transition.to is not states.SAME:
+        case.status = transition.to
+    case.version += 1
+    case.updated_at = now
+    db.session.flush()
+    _event(case, user, action, before, {**payload, **extra}, body.get("client_time"), at=now,
+           team_id=case.lead_team_id if "handler" in transition.roles else None)
+    return case
+
+
+def _check_relation(case: Case, transition, user: User) -> None:
+    if transition.relation == "lead_team" and case.lead_team_id not in user.team_ids:
+        raise Forbidden("Only a member of the case's lead team may do this")
+    if transition.relation == "not_handler":
+        handled_by = db.session.execute(select(CaseEvent.id).where(
+            CaseEvent.case_id == case.id, CaseEvent.action == "handle", CaseEvent.actor_id == user.id).limit(1)).first()
+        if handled_by or (user.has_role("handler") and user.id in _lead_team_member_ids(case)):
+            raise Forbidden("The verification is made by an inspector who did not handle the case")
+
+
+def _lead_team_member_ids(case: Case) -> set[int]:
+    if case.lead_team_id is None:
+        return set()
+    from ..auth.models import user_teams
+    return set(db.session.execute(select(user_teams.c.user_id).where(user_teams.c.team_id == case.lead_team_id))
+               .scalars())
+
+
+def _event(case: Case, user: User | None, action: str, before: str | None, payload: dict, client_time,
+           at: datetime, team_id: int | None = None) -> CaseEvent:
+    event = CaseEvent(case_id=case.id, at=at, actor_id=user.id if user else None, team_id=team_id, action=action,
+                      from_status=before, to_status=case.status, payload=_jsonable(payload), client_time=client_time)
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+# ---------------------------------------------------------------- deadlines
+
+def _start_stage(case: Case, stage: str | None, now: datetime, category=None) -> None:
+    """Set the deadline of the stage that starts now, and make it the case's running stage."""
+    if stage is None:
+        case.stage_started_at = case.stage_deadline = None
+        case.stage_clock = False
+        return
+    cal = catalog.work_calendar()
+    cfg = current_app.config
+    clock = False
+    if stage == "register":
+        deadline = cal.deadline(now, cfg["REGISTER_LIMIT_HOURS"], "hour", False)
+    elif stage == "dispatch":
+        deadline = cal.deadline(now, cfg["DISPATCH_LIMIT_HOURS"], "hour", False)
+    elif stage == "verify":
+        deadline = cal.deadline(now, cfg["VERIFY_LIMIT_HOURS"], "hour", False)
+    else:
+        category = category or db.session.get(Category, case.category_code)
+        limit = category.limits[case.urgency]
+        clock = bool(limit.get("clock"))
+        deadline = cal.deadline(now, float(limit["amount"]), limit["unit"], clock)
+    setattr(case, STAGE_DEADLINE[stage], deadline)
+    case.stage_started_at, case.stage_deadline, case.stage_clock = now, deadline, clock
+
+
+def _shift(deadline: datetime, paused_from: datetime, now: datetime, clock: bool) -> datetime:
+    """Move a deadline by the time spent suspended (working time, or clock time for 24×7 limits)."""
+    cal = catalog.work_calendar()
+    if clock:
+        return deadline + (now - paused_from)
+    return cal.add_working_hours(deadline, cal.working_hours_between(paused_from, now))
+
+
+# ---------------------------------------------------------------- effects, one per action
+
+def _register(case, body, user, now):
+    if body.get("category_code"):
+        case.category_code = catalog.category_for_report(body["category_code"], case.catalog_version).code
+    if body.get("urgency"):
+        case.urgency = body["urgency"]
+    case.registered_at = now
+    _start_stage(case, "dispatch", now)
+
+
+def _reject(case, body, user, now):
+    case.closed_at = now
+    _start_stage(case, None, now)
+
+
+def _merge(case, body, user, now):
+    parent_id = body["parent_id"]
+    if parent_id == case.id:
+        raise invalid("parent_id", "a case cannot be merged into itself")
+    parent = db.session.execute(select(Case).where(Case.id == parent_id, scoped(user))).scalar_one_or_none()
+    if parent is None:
+        raise invalid("parent_id", f"no case {parent_id}")
+    if parent.status not in OPEN:
+        raise invalid("parent_id", f"case {parent.number} is {parent.status}; merge into an open case")
+    case.parent_id = parent.id
+    case.closed_at = now
+    _start_stage(case, None, now)
+    return {"parent_number": parent.number}
+
+
+def _dispatch(case, body, user, now):
+    from ..teams import services as teams
+    team = teams.get_team(body["team_id"], user.scope) if _team_exists(body["team_id"]) else None
+    if team is None or not team.active:
+        raise invalid("team_id", f"no team {body['team_id']}")
+    if team.kind not in ("enforcement", "community"):
+        raise invalid("team_id", f"a {team.kind} team does not handle cases")
+    assisting = list(dict.fromkeys(body.get("assisting_team_ids") or []))
+    if team.id in assisting:
+        raise invalid("assisting_team_ids", "the lead team cannot also assist")
+    for tid in assisting:
+        if not _team_exists(tid):
+            raise invalid("assisting_team_ids", f"no team {tid}")
+        teams.get_team(tid, user.scope)
+    case.lead_team_id, case.assisting_team_ids = team.id, assisting
+    case.dispatched_at = now
+    case.pending_extension = None
+    _start_stage(case, "handle", now)
+    return {"team_name": team.name}
+
+
+def _team_exists(team_id) -> bool:
+    return db.session.get(Team, team_id) is not None
+
+
+def _accept(case, body, user, now):
+    pass
+
+
+def _return(case, body, user, now):
+    case.pending_extension = None
+    _start_stage(case, "dispatch", now)
+
+
+def _photos(case: Case, ids: list[int], kind: str, field: str = "photo_ids") -> list[Photo]:
+    ids = list(dict.fromkeys(ids or []))
+    photos = list(db.session.execute(select(Photo).where(Photo.id.in_(ids), Photo.case_id == case.id)).scalars())
+    if len(photos) != len(ids):
+        raise invalid(field, "a photo is unknown or belongs to another case")
+    wrong = [p.id for p in photos if p.kind != kind]
+    if wrong:
+        raise invalid(field, f"photos {wrong} are not {kind} photos")
+    return photos
+
+
+def _handle(case, body, user, now):
+    if not body.get("photo_ids"):
+        raise invalid("photo_ids", "at least one after-photo")
+    _photos(case, body["photo_ids"], "after")
+    case.handled_at = now
+    case.pending_extension = None
+    _start_stage(case, "verify", now)
+
+
+def _verify_pass(case, body, user, now):
+    if not body.get("photo_ids"):
+        raise invalid("photo_ids", "at least one verification photo taken on site")
+    _photos(case, body["photo_ids"], "verification")
+    lon, lat = lonlat(case)
+    d = distance_m(lon, lat, body["lon"], body["lat"])
+    limit = current_app.config["VERIFY_DISTANCE_M"] + min(body.get("accuracy_m") or 0, 50)
+    if d > limit:
+        raise Invalid(f"The verification was made {d:.0f} m from the case point; at most {limit:.0f} m",
+                      {"lon": [f"{d:.0f} m from the case point"], "lat": [f"{d:.0f} m from the case point"]})
+    case.closed_at = now
+    _start_stage(case, None, now)
+    return {"distance_m": round(d, 1)}
+
+
+def _verify_fail(case, body, user, now):
+    if body.get("photo_ids"):
+        _photos(case, body["photo_ids"], "verification")
+    case.rework_count += 1
+    case.dispatched_at = now
+    _start_stage(case, "handle", now)
+
+
+def _suspend(case, body, user, now):
+    case.suspended_from, case.suspended_at = case.status, now
+
+
+def _resume(case, body, user, now):
+    stage = STAGE_OF.get(case.suspended_from)
+    if stage and case.stage_deadline is not None:
+        shifted = _shift(case.stage_deadline, case.suspended_at, now, case.stage_clock)
+        setattr(case, STAGE_DEADLINE[stage], shifted)
+        case.stage_deadline = shifted
+    paused_hours = round((now - case.suspended_at).total_seconds() / 3600, 3)
+    case.status, case.suspended_from, case.suspended_at = case.suspended_from, None, None
+    return {"paused_hours": paused_hours, "resumed_to": case.status}
+
+
+def _request_extension(case, body, user, now):
+    if case.pending_extension:
+        raise Conflict("An extension request is already waiting for a decision")
+    case.pending_extension = {"hours": body["hours"], "reason": body["reason"], "by": user.id, "at": now.isoformat()}
+
+
+def _decide_extension(case, body, user, now):
+    pending = case.pending_extension
+    if not pending:
+        raise Conflict("No extension request is waiting for a decision")
+    case.pending_extension = None
+    if body["approve"]:
+        hours = float(pending["hours"])
+        cal = catalog.work_calendar()
+        case.extension_hours += hours
+        case.deadline_handle = (case.deadline_handle + timedelta(hours=hours) if case.stage_clock
+                                else cal.add_working_hours(case.deadline_handle, hours))
+        if STAGE_OF.get(case.status) == "handle":
+            case.stage_deadline = case.deadline_handle
+    return {"hours": pending["hours"], "requested_reason": pending["reason"]}
+
+
+def _escalate(case, body, user, now):
+    case.escalation_level = body["level"]
+    case.escalation_note = body.get("note")
+
+
+_EFFECTS = {
+    "register": _register, "reject": _reject, "merge": _merge, "dispatch": _dispatch, "accept": _accept,
+    "return": _return, "handle": _handle, "verify_pass": _verify_pass, "verify_fail": _verify_fail,
+    "suspend": _suspend, "resume": _resume, "request_extension": _request_extension,
+    "decide_extension": _decide_extension, "escalate": _escalate,
+}
+assert set(_EFFECTS) == states.ACTIONS, "every action of the table has its effect"
+
+
+def allowed_actions(case: Case, user: User) -> list[str]:
+    """The actions this person may take now (the buttons to show)."""
+    out = []
+    for action in states.actions_for(case.status, user.roles):
+        t = states.allowed(case.status, action, user.roles)
+        if t.relation == "lead_team" and case.lead_team_id not in user.team_ids:
+            continue
+        if action == "decide_extension" and not case.pending_extension:
+            continue
+        if action == "request_extension" and case.pending_extension:
+            continue
+        out.append(action)
+    return out

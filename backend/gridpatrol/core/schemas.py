@@ -1,0 +1,55 @@
+"""Fields and schemas shared by the modules' schemas."""
+import math
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+AREA_CODE = validate.Regexp(r"^(\d{6}|\d{9}|\d{12}|\d{15}|\*)$",
+                            error="an area code of 6, 9, 12 or 15 digits (or * for the whole deployment)")
+GRID_CODE = validate.Regexp(r"^\d{15}$", error="a grid code of 15 digits")
+CATEGORY_CODE = validate.Regexp(r"^\d{4}$", error="a category code of 4 digits")
+
+
+class Schema(ma.Schema):
+    class Meta:
+        ordered = True
+        unknown = ma.RAISE
+
+
+class FiniteFloat(fields.Float):
+    """A float that refuses NaN and infinities (JSON from some clients carries them)."""
+    def __init__(self, **kw):
+        kw.setdefault("allow_nan", False)
+        super().__init__(**kw)
+
+    def _validated(self, value):
+        value = super()._validated(value)
+        if value is not None and not math.isfinite(value):
+            raise self.make_error("special")
+        return value
+
+
+def Lon(**kw):
+    return FiniteFloat(validate=validate.Range(-180, 180), **kw)
+
+
+def Lat(**kw):
+    return FiniteFloat(validate=validate.Range(-90, 90), **kw)
+
+
+def AwareDateTime(**kw):
+    return fields.AwareDateTime(format="iso", **kw)
+
+
+class PageArgs(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+def page_schema(item_schema, name: str):
+    return type(name, (Schema,), {
+        "items": fields.List(fields.Nested(item_schema)),
+        "total": fields.Integer(),
+        "page": fields.Integer(),
+        "per_page": fields.Integer(),
+    })

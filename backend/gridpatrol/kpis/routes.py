@@ -1,0 +1,62 @@
+import csv
+import io
+
+from flask import Response, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from ..core.authz import current_user, requires
+from . import services
+from .schemas import KpiOut, KpiQuery, KpiRow
+
+blp = Blueprint("kpis", __name__, description="KPIs (综合评价)")
+
+COLUMNS = list(KpiRow._declared_fields)
+
+
+def _args(args):
+    if "from_" in args:
+        args["from"] = args.pop("from_")
+    return args
+
+
+@blp.route("/kpis")
+class KpisView(MethodView):
+    @requires("supervisor", "dispatcher")
+    @blp.arguments(KpiQuery, location="query")
+    @blp.response(200, KpiOut)
+    @blp.alt_response(200, content_type="text/csv", description="the rows as CSV (Accept: text/csv)")
+    def get(self, args):
+        """KPIs grouped by team, grid, street, community, category or inspector for a period, as of a moment"""
+        result = services.kpis(current_user(), args["group_by"], _args(args))
+        if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
+            out = io.StringIO()
+            writer = csv.DictWriter(out, COLUMNS)
+            writer.writeheader()
+            writer.writerows(KpiRow(many=True).dump(result["rows"]))
+            return Response(out.getvalue(), mimetype="text/csv",
+                            headers={"Content-Disposition": f'attachment; filename="kpis-{args["group_by"]}.csv"'})
+        return result
+
+
+@blp.route("/kpis/export.xlsx")
+class KpisXlsxView(MethodView):
+    @requires("supervisor")
+    @blp.arguments(KpiQuery, location="query")
+    @blp.response(200, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    def get(self, args):
+        """The KPIs as a spreadsheet"""
+        from openpyxl import Workbook
+
+        result = services.kpis(current_user(), args["group_by"], _args(args))
+        wb = Workbook()
+        ws = wb.active
+        ws.title = f"KPIs by {args['group_by']}"
+        ws.append(COLUMNS)
+        for row in KpiRow(many=True).dump(result["rows"]):
+            ws.append([row.get(c) for c in COLUMNS])
+        buf = io.BytesIO()
+        wb.save(buf)
+        return Response(buf.getvalue(),
+                        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        headers={"Content-Disposition": f'attachment; filename="kpis-{args["group_by"]}.xlsx"'})

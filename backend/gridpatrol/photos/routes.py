@@ -1,0 +1,53 @@
+import hashlib
+
+from flask import Response
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from ..core import idempotency
+from ..core.authz import current_user, requires
+from . import services
+from .schemas import PhotoFiles, PhotoForm, PhotoList, PhotoOut, PhotoQuery
+
+blp = Blueprint("photos", __name__, description="Evidence photos")
+
+
+@blp.route("/cases/<int:case_id>/photos")
+class CasePhotosView(MethodView):
+    @requires()
+    @blp.arguments(PhotoForm, location="form")
+    @blp.arguments(PhotoFiles, location="files")
+    @blp.response(201, PhotoOut)
+    @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": True, "schema": {"type": "string"}}])
+    def post(self, form, files, case_id):
+        """Add a photo (JPEG, PNG or WebP, checked by content) to a case, exactly once per Idempotency-Key"""
+        user = current_user()
+        key = idempotency.request_key()
+        data = files["file"].read()
+        fingerprint = idempotency.fingerprint(hashlib.sha256(data).hexdigest(), form)
+
+        def produce():
+            photo = services.add_photo(case_id, user, form["kind"], data, form.get("taken_at"))
+            return PhotoOut().dump(photo), 201, {"Location": f"/api/v1/photos/{photo.id}"}
+
+        return idempotency.respond(idempotency.once(user.id, key, f"photo:{case_id}", fingerprint, produce))
+
+    @requires()
+    @blp.response(200, PhotoList)
+    def get(self, case_id):
+        """The photos of a case"""
+        return {"items": services.photos_of(case_id, current_user())}
+
+
+@blp.route("/photos/<int:photo_id>")
+class PhotoView(MethodView):
+    @requires()
+    @blp.arguments(PhotoQuery, location="query")
+    @blp.response(200, content_type="image/jpeg")
+    def get(self, args, photo_id):
+        """The re-encoded image (metadata stripped), or its thumbnail with ?size=thumb"""
+        photo = services.get_photo(photo_id, current_user())
+        thumb = args["size"] == "thumb"
+        body = services.read(photo, thumb)
+        return Response(body, mimetype="image/jpeg" if thumb else photo.served_mime,
+                        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"})

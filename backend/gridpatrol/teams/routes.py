@@ -1,0 +1,34 @@
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from ..core.authz import current_user, requires
+from . import services
+from .schemas import TeamIn, TeamList, TeamOut
+
+blp = Blueprint("teams", __name__, description="Integrated teams (四整合)")
+
+
+@blp.route("/teams")
+class TeamsView(MethodView):
+    @requires()
+    @blp.response(200, TeamList)
+    def get(self):
+        """Teams serving an area inside the caller's scope"""
+        teams = services.visible_teams(current_user().scope)
+        return {"items": teams, "total": len(teams)}
+
+    @requires("admin")
+    @blp.arguments(TeamIn)
+    @blp.response(201, TeamOut)
+    def post(self, body):
+        """Create a team (admin)"""
+        return services.create_team(actor=current_user(), **body)
+
+
+@blp.route("/teams/<int:team_id>")
+class TeamView(MethodView):
+    @requires()
+    @blp.response(200, TeamOut)
+    def get(self, team_id):
+        """One team"""
+        return services.get_team(team_id, current_user().scope)

@@ -1,0 +1,91 @@
+"""Teams, and the routing that suggests them for a case."""
+from sqlalchemy import func, or_, select
+
+from ..cases.states import OPEN
+from ..core.authz import area_overlaps_scope, code_in_scope
+from ..core.errors import Conflict, NotFound, invalid
+from ..extensions import db
+from ..grids.models import AdminArea, Grid
+from .models import Team
+
+
+def visible_teams(scope) -> list[Team]:
+    teams = db.session.execute(select(Team).where(Team.active).order_by(Team.id)).scalars()
+    return [t for t in teams if _team_in_scope(t, scope)]
+
+
+def _team_in_scope(team: Team, scope) -> bool:
+    return any(area_overlaps_scope(scope, c) for c in (*team.area_codes, *team.grid_codes))
+
+
+def get_team(team_id: int, scope) -> Team:
+    team = db.session.get(Team, team_id)
+    if team is None or not _team_in_scope(team, scope):
+        raise NotFound(f"No team {team_id}")
+    return team
+
+
+def create_team(*, name, kind, agencies, area_codes, grid_codes, category_codes, actor) -> Team:
+    from ..catalog.models import Category
+
+    for field, codes in (("area_codes", area_codes), ("grid_codes", grid_codes)):
+        outside = [c for c in codes if not code_in_scope(actor.scope, c)]
+        if outside:
+            raise invalid(field, f"outside your scope: {', '.join(outside)}")
+    if not area_codes and not grid_codes:
+        raise invalid("area_codes", "a team serves at least one area or grid")
+    if grid_codes:
+        known = set(db.session.execute(select(Grid.code).where(Grid.code.in_(grid_codes))).scalars())
+        if set(grid_codes) - known:
+            raise invalid("grid_codes", f"unknown grids: {', '.join(sorted(set(grid_codes) - known))}")
+    if category_codes:
+        known = set(db.session.execute(select(Category.code).where(Category.code.in_(category_codes))).scalars())
+        if set(category_codes) - known:
+            raise invalid("category_codes", f"unknown categories: {', '.join(sorted(set(category_codes) - known))}")
+    if db.session.execute(select(Team.id).where(func.lower(Team.name) == name.lower())).first():
+        raise Conflict(f"A team named {name!r} exists", {"name": ["taken"]})
+    team = Team(name=name, kind=kind, agencies=agencies, area_codes=list(dict.fromkeys(area_codes)),
+                grid_codes=list(dict.fromkeys(grid_codes)), category_codes=list(dict.fromkeys(category_codes)))
+    db.session.add(team)
+    db.session.flush()
+    return team
+
+
+def suggestions(case, scope) -> list[dict]:
+    """Teams ranked for a case: competent for its category, serving its grid, least loaded.
+
+    The score is 50 for competence, 30 for covering the grid (10 for the same district only),
+    and up to 20 that shrinks as the team's open workload grows; each part comes with its reason.
+    """
+    from ..cases.models import Case
+
+    workload = dict(db.session.execute(
+        select(Case.lead_team_id, func.count()).where(Case.status.in_(OPEN), Case.lead_team_id.is_not(None))
+        .group_by(Case.lead_team_id)).all())
+    out = []
+    for team in visible_teams(scope):
+        if team.kind in ("patrol", "supervision"):
+            continue
+        reasons, score = [], 0.0
+        competent = case.category_code in team.category_codes
+        if competent:
+            score += 50
+            reasons.append(f"competent for category {case.category_code}")
+        else:
+            reasons.append(f"not listed as competent for category {case.category_code}")
+        if team.covers(case.grid_code):
+            score += 30
+            reasons.append(f"serves grid {case.grid_code}")
+        elif any(case.district_code.startswith(a[:6]) for a in (*team.area_codes, *team.grid_codes)):
+            score += 10
+            reasons.append(f"serves district {case.district_code}, not this grid")
+        else:
+            reasons.append("does not serve this area")
+        load = workload.get(team.id, 0)
+        score += 20 / (1 + load / 5)
+        reasons.append(f"{load} open case{'s' if load != 1 else ''}")
+        out.append({"team_id": team.id, "name": team.name, "kind": team.kind, "score": round(score, 1),
+                    "reasons": reasons, "competent": competent, "covers": team.covers(case.grid_code),
+                    "open_cases": load})
+    out.sort(key=lambda s: (-s["score"], s["team_id"]))
+    return out
