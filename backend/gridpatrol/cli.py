@@ -134,3 +134,7 @@ def serve(host, port, workers, threads):
             return create_app()
 
     Server().run()
+
+
+if __name__ == "__main__":
+    main()
