@@ -60,6 +60,10 @@ ensure_python() {
   export PATH="$VENV/bin:$PATH"
 }
 
+port_taken() {
+  python3 -c "import socket,sys; s=socket.socket(); sys.exit(0 if s.connect_ex(('127.0.0.1', $1)) == 0 else 1)"
+}
+
 # Runs a command as the unprivileged owner of the private cluster (PostgreSQL refuses root).
 as_pg() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -77,10 +81,14 @@ start_private_cluster() {
     as_pg "$PG_BIN/initdb" -D "$PGDATA_PRIVATE" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
   fi
   as_pg mkdir -p "$PGSOCK_PRIVATE"
-  if ! as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_PRIVATE" status >/dev/null 2>&1; then
+  if as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_PRIVATE" status >/dev/null 2>&1; then
+    PGPORT_PRIVATE=$(head -4 "$PGDATA_PRIVATE/postmaster.pid" | tail -1)
+  else
+    # another cluster (another checkout's) may hold the port: take the next free one
+    while port_taken "$PGPORT_PRIVATE"; do PGPORT_PRIVATE=$((PGPORT_PRIVATE + 1)); done
     log "starting PostgreSQL on 127.0.0.1:$PGPORT_PRIVATE"
     as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_PRIVATE" -l "$VAR/pg/server.log" -w -t 60 start \
-      -o "-p $PGPORT_PRIVATE -k $PGSOCK_PRIVATE -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=on" >/dev/null
+      -o "-p $PGPORT_PRIVATE -k $PGSOCK_PRIVATE -c listen_addresses=127.0.0.1 -c max_connections=200" >/dev/null
   fi
   PRIVATE_ADMIN_URL="postgresql://postgres@127.0.0.1:$PGPORT_PRIVATE"
 }
