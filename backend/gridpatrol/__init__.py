@@ -36,6 +36,12 @@ def create_app(config: dict | None = None) -> Flask:
     for blp in (auth_blp, grids_blp, catalog_blp, teams_blp, cases_blp, photos_blp, patrols_blp, kpis_blp):
         api.register_blueprint(blp, url_prefix="/api/v1")
 
+    # the action bodies are validated by hand (one schema per action): document them all
+    from .cases.schemas import ACTION_SCHEMAS
+    for schema in dict.fromkeys(ACTION_SCHEMAS.values()):
+        if schema.__name__ not in api.spec.components.schemas:
+            api.spec.components.schema(schema.__name__, schema=schema)
+
     from .core.health import bp as health_bp
     app.register_blueprint(health_bp)
 

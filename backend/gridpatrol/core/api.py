@@ -4,6 +4,7 @@ import logging
 import json
 
 from flask import current_app
+import marshmallow as ma
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -46,7 +47,18 @@ def problem_response(status: int, title: str, detail: str, errors: dict | None =
     return response
 
 
+class ProblemSchema(ma.Schema):
+    """RFC 9457 problem details, as every error is answered."""
+    type = ma.fields.String()
+    title = ma.fields.String()
+    status = ma.fields.Integer()
+    detail = ma.fields.String()
+    errors = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.List(ma.fields.String()),
+                            metadata={"description": "field → messages, for validation failures"})
+
+
 class ProblemApi(Api):
+    ERROR_SCHEMA = ProblemSchema
     def _register_error_handlers(self):
         self._app.register_error_handler(HTTPException, self.handle_http_exception)
         self._app.register_error_handler(Problem, self.handle_problem)
