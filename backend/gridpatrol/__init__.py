@@ -43,10 +43,32 @@ def create_app(config: dict | None = None) -> Flask:
             api.spec.components.schema(schema.__name__, schema=schema)
 
     from .core.health import bp as health_bp
+    from .web import bp as web_bp
     app.register_blueprint(health_bp)
+    app.register_blueprint(web_bp)
 
     _commit_at_the_boundary(app)
+    _security_headers(app)
     return app
+
+
+def _security_headers(app: Flask) -> None:
+    """Headers for every answer: no sniffing, no framing, a strict CSP (no inline script)."""
+    @app.after_request
+    def headers(response):
+        h = response.headers
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Referrer-Policy", "same-origin")
+        tiles = app.config.get("TILE_URL_ORIGIN") or ""
+        h.setdefault("Content-Security-Policy",
+                     "default-src 'self'; script-src 'self'; style-src 'self'; "
+                     f"img-src 'self' data: blob: {tiles}".rstrip() + "; connect-src 'self'; worker-src 'self'; "
+                     "manifest-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
+                     "form-action 'self'")
+        if app.config.get("HSTS"):
+            h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
 
 
 def _commit_at_the_boundary(app: Flask) -> None:

@@ -36,6 +36,12 @@ class Config:
     PHOTO_MAX_BYTES = _int("PHOTO_MAX_BYTES", 15 * 1024 * 1024)
     PHOTO_MAX_PIXELS = _int("PHOTO_MAX_PIXELS", 40_000_000)
 
+    # base map tiles for the field client, e.g. https://tiles.example.org/{z}/{x}/{y}.png (none: plain background)
+    TILE_URL = os.environ.get("TILE_URL", "")
+    TILE_URL_ORIGIN = "/".join(TILE_URL.split("/")[:3]) if TILE_URL.startswith("http") else ""
+    # send Strict-Transport-Security (behind TLS)
+    HSTS = os.environ.get("HSTS", "") == "1"
+
     API_TITLE = "GridPatrol API"
     API_VERSION = "v1"
     OPENAPI_VERSION = "3.0.3"
