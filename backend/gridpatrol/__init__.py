@@ -3,6 +3,7 @@ import logging
 
 from flask import Flask, request
 from sqlalchemy.exc import IntegrityError, OperationalError
+from werkzeug.routing import IntegerConverter
 
 from .config import Config
 from .extensions import api, db, migrate
@@ -10,8 +11,16 @@ from .extensions import api, db, migrate
 MIGRATIONS = __import__("pathlib").Path(__file__).parent / "migrations"
 
 
+class BoundedInt(IntegerConverter):
+    """Ids in paths fit PostgreSQL's bigint; a larger number is simply not found."""
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__)
+    app.url_map.converters["int"] = BoundedInt
     app.config.from_object(Config)
     if config:
         app.config.update(config)

@@ -99,6 +99,7 @@ def revoke(secret: str) -> None:
 def create_user(*, username: str, password: str, display_name: str | None, roles: list[str], scope: list[str],
                 team_ids: list[int] = (), grid_codes: list[str] = (), actor: User | None = None) -> User:
     from ..teams.models import Team
+    from ..teams.services import team_in_scope
 
     if any(r not in ROLES for r in roles):
         raise invalid("roles", f"unknown role; roles are {', '.join(ROLES)}")
@@ -109,14 +110,30 @@ def create_user(*, username: str, password: str, display_name: str | None, roles
     if db.session.execute(select(User.id).where(func.lower(User.username) == username.lower())).first():
         raise Conflict(f"The username {username!r} is taken", {"username": ["taken"]})
     teams = list(db.session.execute(select(Team).where(Team.id.in_(list(team_ids)))).scalars()) if team_ids else []
+    if actor is not None:  # a team the admin cannot see does not exist for them
+        teams = [t for t in teams if team_in_scope(t, actor.scope)]
     if len(teams) != len(set(team_ids)):
         raise invalid("team_ids", "unknown team")
+    _check_grid_codes(grid_codes, scope if actor is not None else None)
     user = User(username=username, password_hash=hash_password(password), display_name=display_name or username,
                 roles=list(dict.fromkeys(roles)), scope=list(dict.fromkeys(scope)), grid_codes=list(grid_codes),
                 teams=teams)
     db.session.add(user)
     db.session.flush()
     return user
+
+
+def _check_grid_codes(grid_codes, scope) -> None:
+    """Responsibility grids are known grids, inside the user's own scope when an admin gives them."""
+    from ..grids.models import Grid
+
+    codes = set(grid_codes)
+    if not codes:
+        return
+    known = set(db.session.execute(select(Grid.code).where(Grid.code.in_(codes))).scalars())
+    wrong = sorted(c for c in codes if c not in known or (scope is not None and not code_in_scope(scope, c)))
+    if wrong:
+        raise invalid("grid_codes", f"unknown grids or outside the user's scope: {', '.join(wrong)}")
 
 
 def get_user(user_id: int, actor: User) -> User:

@@ -60,7 +60,7 @@ TRANSITIONS: dict[tuple[str, str], Transition] = {
     ("dispatched", "decide_extension"): _t(SAME, {"dispatcher"}, required=("approve",)),
     ("in_progress", "decide_extension"): _t(SAME, {"dispatcher"}, required=("approve",)),
     **{(s, "suspend"): _t("suspended", {"dispatcher"}, required=("reason",)) for s in _SUSPENDABLE},
-    **{(s, "escalate"): _t(SAME, {"supervisor"}, required=("level",)) for s in OPEN},
+    **{(s, "escalate"): _t(SAME, {"supervisor"}, required=("level", "note")) for s in OPEN},
 }
 
 ACTIONS = frozenset(action for _, action in TRANSITIONS)

@@ -6,6 +6,7 @@ import json
 from flask import current_app
 import marshmallow as ma
 from flask_smorest import Api
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .errors import Problem
@@ -85,5 +86,10 @@ class ProblemApi(Api):
     def handle_unexpected(self, error: Exception):
         if isinstance(error, HTTPException):
             return self.handle_http_exception(error)
+        if isinstance(error, DataError):
+            # a value the schemas let through but PostgreSQL refuses (out of range, malformed):
+            # the client's input, so 422; logged, because a schema should have said so first
+            log.warning("value refused by the database: %s", error.orig)
+            return problem_response(422, "Invalid input", "A value is out of range or malformed")
         log.exception("unhandled error")
         return problem_response(500, InternalServerError.name, "An unexpected error; it has been logged")

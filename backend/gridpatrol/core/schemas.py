@@ -2,7 +2,7 @@
 import math
 
 import marshmallow as ma
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, pre_load, validate
 
 AREA_CODE = validate.Regexp(r"^(\d{6}|\d{9}|\d{12}|\d{15}|\*)$",
                             error="an area code of 6, 9, 12 or 15 digits (or * for the whole deployment)")
@@ -10,10 +10,32 @@ GRID_CODE = validate.Regexp(r"^\d{15}$", error="a grid code of 15 digits")
 CATEGORY_CODE = validate.Regexp(r"^\d{4}$", error="a category code of 4 digits")
 
 
+def _nul_fields(value, path=""):
+    """Paths of the strings holding a NUL character (PostgreSQL text cannot store one)."""
+    if isinstance(value, str):
+        return [path or "_body"] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _nul_fields(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, (list, tuple)):
+        return [p for i, v in enumerate(value) for p in _nul_fields(v, f"{path}.{i}" if path else str(i))]
+    return []
+
+
 class Schema(ma.Schema):
     class Meta:
         ordered = True
         unknown = ma.RAISE
+
+    @pre_load
+    def _refuse_nul(self, data, **kw):
+        if hasattr(data, "to_dict"):  # query or form parameters
+            items = {k: v[0] if len(v) == 1 else v for k, v in data.to_dict(flat=False).items()}
+        else:
+            items = data
+        bad = _nul_fields(items)
+        if bad:
+            raise ValidationError({p: ["contains a NUL character"] for p in bad})
+        return data
 
 
 class FiniteFloat(fields.Float):

@@ -11,16 +11,16 @@ from .models import Team
 
 def visible_teams(scope) -> list[Team]:
     teams = db.session.execute(select(Team).where(Team.active).order_by(Team.id)).scalars()
-    return [t for t in teams if _team_in_scope(t, scope)]
+    return [t for t in teams if team_in_scope(t, scope)]
 
 
-def _team_in_scope(team: Team, scope) -> bool:
+def team_in_scope(team: Team, scope) -> bool:
     return any(area_overlaps_scope(scope, c) for c in (*team.area_codes, *team.grid_codes))
 
 
 def get_team(team_id: int, scope) -> Team:
     team = db.session.get(Team, team_id)
-    if team is None or not _team_in_scope(team, scope):
+    if team is None or not team_in_scope(team, scope):
         raise NotFound(f"No team {team_id}")
     return team
 
