@@ -6,7 +6,7 @@ import json
 from flask import current_app
 import marshmallow as ma
 from flask_smorest import Api
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .errors import Problem
@@ -86,6 +86,11 @@ class ProblemApi(Api):
     def handle_unexpected(self, error: Exception):
         if isinstance(error, HTTPException):
             return self.handle_http_exception(error)
+        if isinstance(error, (OperationalError, InterfaceError)):
+            # the database is restarting or unreachable: the client should retry, nothing was written
+            log.warning("database unavailable: %s", error.orig)
+            return problem_response(503, "Service Unavailable", "The database did not answer; retry",
+                                    headers={"Retry-After": "2"})
         if isinstance(error, DataError):
             # a value the schemas let through but PostgreSQL refuses (out of range, malformed):
             # the client's input, so 422; logged, because a schema should have said so first
