@@ -38,11 +38,13 @@ def create_app(config: dict | None = None) -> Flask:
     from .catalog.routes import blp as catalog_blp
     from .grids.routes import blp as grids_blp
     from .kpis.routes import blp as kpis_blp
+    from .open311.routes import blp as open311_blp
     from .patrols.routes import blp as patrols_blp
     from .photos.routes import blp as photos_blp
     from .teams.routes import blp as teams_blp
 
-    for blp in (auth_blp, grids_blp, catalog_blp, teams_blp, cases_blp, photos_blp, patrols_blp, kpis_blp):
+    for blp in (auth_blp, grids_blp, catalog_blp, teams_blp, cases_blp, photos_blp, patrols_blp, kpis_blp,
+                open311_blp):
         api.register_blueprint(blp, url_prefix="/api/v1")
 
     # the action bodies are validated by hand (one schema per action): document them all
@@ -52,8 +54,10 @@ def create_app(config: dict | None = None) -> Flask:
             api.spec.components.schema(schema.__name__, schema=schema)
 
     from .core.health import bp as health_bp
+    from .open311.routes import bp as open311_bp
     from .web import bp as web_bp
     app.register_blueprint(health_bp)
+    app.register_blueprint(open311_bp)
     app.register_blueprint(web_bp)
 
     _commit_at_the_boundary(app)

@@ -42,6 +42,16 @@ class Config:
     # send Strict-Transport-Security (behind TLS)
     HSTS = os.environ.get("HSTS", "") == "1"
 
+    # the Open311 GeoReport v2 door
+    OPEN311_REQUESTS_PER_MINUTE = _int("OPEN311_REQUESTS_PER_MINUTE", 60)
+    OPEN311_MAX_REQUESTS = _int("OPEN311_MAX_REQUESTS", 1000)
+    OPEN311_JURISDICTION_ID = os.environ.get("OPEN311_JURISDICTION_ID", "")
+    OPEN311_LOCALE = os.environ.get("OPEN311_LOCALE", "zh-CN")
+    OPEN311_CONTACT = os.environ.get("OPEN311_CONTACT", "")
+    OPEN311_KEY_SERVICE = os.environ.get("OPEN311_KEY_SERVICE", "")
+    OPEN311_BASE_URL = os.environ.get("OPEN311_BASE_URL", "")  # else taken from the request
+    OPEN311_ENDPOINT_TYPE = os.environ.get("OPEN311_ENDPOINT_TYPE", "production")
+
     API_TITLE = "GridPatrol API"
     API_VERSION = "v1"
     OPENAPI_VERSION = "3.0.3"
