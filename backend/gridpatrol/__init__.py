@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.routing import IntegerConverter
 
 from .config import Config
-from .extensions import api, db, migrate
+from .extensions import api, compress, db, migrate
 
 MIGRATIONS = __import__("pathlib").Path(__file__).parent / "migrations"
 
@@ -29,6 +29,7 @@ def create_app(config: dict | None = None) -> Flask:
     from . import models  # noqa: F401  (every table on the metadata, for Alembic)
 
     db.init_app(app)
+    compress.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})

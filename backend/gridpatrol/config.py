@@ -52,6 +52,11 @@ class Config:
     OPEN311_BASE_URL = os.environ.get("OPEN311_BASE_URL", "")  # else taken from the request
     OPEN311_ENDPOINT_TYPE = os.environ.get("OPEN311_ENDPOINT_TYPE", "production")
 
+    COMPRESS_MIMETYPES = ["application/json", "application/geo+json", "application/problem+json", "text/csv",
+                          "text/html", "text/css", "text/javascript", "application/javascript", "image/svg+xml"]
+    COMPRESS_ALGORITHM = ["gzip"]
+    COMPRESS_MIN_SIZE = 1024
+
     API_TITLE = "GridPatrol API"
     API_VERSION = "v1"
     OPENAPI_VERSION = "3.0.3"

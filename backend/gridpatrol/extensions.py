@@ -1,4 +1,5 @@
 """Extension singletons, bound to the app in create_app()."""
+from flask_compress import Compress
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -16,3 +17,5 @@ NAMING_CONVENTION = {
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
 api = ProblemApi()
+# gzip for JSON and GeoJSON: a district's grids are 770 KB as text, 60 KB compressed
+compress = Compress()
