@@ -1,13 +1,15 @@
 """flask-smorest's Api speaking problem+json for every error."""
 import logging
 
+import http
 import json
 
 from flask import current_app
 import marshmallow as ma
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 
 from .errors import Problem
 
@@ -60,6 +62,18 @@ class ProblemSchema(ma.Schema):
 
 class ProblemApi(Api):
     ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self):
+        """Document every error response as it is served: application/problem+json."""
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
     def _register_error_handlers(self):
         self._app.register_error_handler(HTTPException, self.handle_http_exception)
         self._app.register_error_handler(Problem, self.handle_problem)
@@ -97,4 +111,4 @@ class ProblemApi(Api):
             log.warning("value refused by the database: %s", error.orig)
             return problem_response(422, "Invalid input", "A value is out of range or malformed")
         log.exception("unhandled error")
-        return problem_response(500, InternalServerError.name, "An unexpected error; it has been logged")
+        return problem_response(500, "Internal Server Error", "An unexpected error; it has been logged")

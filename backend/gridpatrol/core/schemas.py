@@ -2,6 +2,7 @@
 import math
 
 import marshmallow as ma
+from flask import request
 from marshmallow import ValidationError, fields, pre_load, validate
 
 AREA_CODE = validate.Regexp(r"^(\d{6}|\d{9}|\d{12}|\d{15}|\*)$",
@@ -75,3 +76,16 @@ def page_schema(item_schema, name: str):
         "page": fields.Integer(),
         "per_page": fields.Integer(),
     })
+
+
+class MultipartForm(Schema):
+    """A multipart/form-data body: its file parts and its plain fields in one schema, so that one schema
+    validates the whole body and the OpenAPI document shows it as one request body (flask-smorest
+    documents one body location per view). Load it from location="files"; the plain fields are
+    read from the form here."""
+
+    @pre_load
+    def _with_form_fields(self, data, **kw):
+        merged = dict(request.form.items()) if request else {}
+        merged.update({key: data[key] for key in data})
+        return merged

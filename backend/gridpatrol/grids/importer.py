@@ -53,8 +53,39 @@ def _sniff(data: bytes, filename: str) -> str:
                            {"file": ["not GeoJSON, GeoPackage or zipped Shapefile"]})
 
 
-def _ring_closed(ring) -> bool:
-    return len(ring) >= 4 and list(ring[0]) == list(ring[-1])
+def _ring_problem(ring) -> str | None:
+    """Why a GeoJSON linear ring is not one (positions, closure), or None."""
+    if not isinstance(ring, list) or not all(
+            isinstance(p, list) and len(p) >= 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                        for v in p[:2]) for p in ring):
+        return "unreadable geometry: a ring is not a list of [lon, lat] positions"
+    if len(ring) >= 2 and list(ring[0]) != list(ring[-1]):
+        return "a ring is not closed (first and last positions differ)"
+    if len(ring) < 4:
+        return f"a ring of {len(ring)} positions: a closed ring needs at least 4"
+    return None
+
+
+def _geojson_geometry(geometry) -> tuple[Polygon | MultiPolygon | None, str | None]:
+    if not geometry:
+        return None, "no geometry"
+    if not isinstance(geometry, dict):
+        return None, "unreadable geometry: not a GeoJSON geometry object"
+    kind = geometry.get("type")
+    if kind not in ("Polygon", "MultiPolygon"):
+        return None, f"a {kind} is not a polygon"
+    coords = geometry.get("coordinates")
+    polys = [coords] if kind == "Polygon" else coords
+    if not isinstance(polys, list) or not polys or not all(isinstance(p, list) and p for p in polys):
+        return None, "unreadable geometry: no polygon rings"
+    for ring in (r for p in polys for r in p):
+        problem = _ring_problem(ring)
+        if problem:
+            return None, problem
+    try:
+        return shape(geometry), None
+    except (KeyError, TypeError, ValueError, IndexError, shapely.errors.GEOSException) as exc:
+        return None, f"unreadable geometry: {exc}"
 
 
 def _read_geojson(data: bytes, code_field: str, name_field: str) -> list[Candidate]:
@@ -66,22 +97,13 @@ def _read_geojson(data: bytes, code_field: str, name_field: str) -> list[Candida
         raise invalid("file", "a GeoJSON FeatureCollection is expected")
     out = []
     for i, feat in enumerate(doc["features"]):
-        props = (feat or {}).get("properties") or {} if isinstance(feat, dict) else {}
+        if not isinstance(feat, dict):
+            out.append(Candidate(i, None, None, reason="not a GeoJSON Feature"))
+            continue
+        props = feat.get("properties")
+        props = props if isinstance(props, dict) else {}
         c = Candidate(i, _str(props.get(code_field)), _str(props.get(name_field)))
-        geometry = feat.get("geometry") if isinstance(feat, dict) else None
-        try:
-            if not geometry:
-                c.reason = "no geometry"
-            elif geometry.get("type") not in ("Polygon", "MultiPolygon"):
-                c.reason = f"a {geometry.get('type')} is not a polygon"
-            else:
-                polys = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
-                if any(not _ring_closed(r) for p in polys for r in p):
-                    c.reason = "a ring is not closed (first and last positions differ)"
-                else:
-                    c.geom = shape(geometry)
-        except (KeyError, TypeError, ValueError, IndexError, shapely.errors.GEOSException) as exc:
-            c.reason = f"unreadable geometry: {exc}"
+        c.geom, c.reason = _geojson_geometry(feat.get("geometry"))
         out.append(c)
     return out
 
@@ -193,7 +215,8 @@ def import_grids(data: bytes, filename: str = "", code_field: str = "code", name
                  dry_run: bool = False, scope=None) -> ImportResult:
     candidates = read_candidates(data, filename, code_field, name_field)
     if len(candidates) > MAX_FEATURES:
-        raise Invalid(f"{len(candidates)} features; at most {MAX_FEATURES} in one import", {"file": ["too many features"]})
+        raise Invalid(f"{len(candidates)} features; at most {MAX_FEATURES} in one import",
+                      {"file": ["too many features"]})
     sliver = current_app.config["IMPORT_SLIVER_M2"]
     # one import at a time: overlap checks against the stored grids must see a stable set
     db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('gridpatrol:grid-import'))"))

@@ -1,10 +1,11 @@
 from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from ..core.authz import current_user, requires
 from . import importer, services
-from .schemas import GridsQuery, ImportFiles, ImportForm, ImportOut, LocateOut, LocateQuery
+from .schemas import GridsQuery, ImportIn, ImportOut, LocateOut, LocateQuery
 
 blp = Blueprint("grids", __name__, description="Unit grids: map, locate, import")
 
@@ -14,6 +15,8 @@ class GridsView(MethodView):
     @requires()
     @blp.arguments(GridsQuery, location="query")
     @blp.response(200, content_type="application/geo+json")
+    @blp.doc(responses={200: {"description": "a FeatureCollection; properties code, name, street_code, community_code",
+                              "content": {"application/geo+json": {"schema": {"type": "object"}}}}})
     def get(self, args):
         """Grids meeting a bounding box, as a GeoJSON FeatureCollection"""
         body = services.grids_geojson(args["bbox"], current_user().scope, args["limit"])
@@ -34,11 +37,10 @@ class LocateView(MethodView):
 @blp.route("/grids/import")
 class ImportView(MethodView):
     @requires("admin")
-    @blp.arguments(ImportForm, location="form")
-    @blp.arguments(ImportFiles, location="files")
+    @blp.arguments(ImportIn, location="files", unknown=RAISE)
     @blp.response(200, ImportOut)
-    def post(self, form, files):
+    def post(self, body):
         """Import grids from GeoJSON, GeoPackage or a zipped Shapefile; upsert by code"""
-        upload = files["file"]
-        return importer.import_grids(upload.read(), upload.filename or "", form["code_field"], form["name_field"],
-                                     dry_run=form["dry_run"], scope=current_user().scope)
+        upload = body["file"]
+        return importer.import_grids(upload.read(), upload.filename or "", body["code_field"], body["name_field"],
+                                     dry_run=body["dry_run"], scope=current_user().scope)

@@ -1,7 +1,7 @@
 from flask_smorest.fields import Upload
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate
 
-from ..core.schemas import FiniteFloat, Lat, Lon, Schema
+from ..core.schemas import FiniteFloat, Lat, Lon, MultipartForm, Schema
 
 
 def _bbox(value: str):
@@ -45,19 +45,11 @@ class LocateOut(Schema):
     distance_m = FiniteFloat(allow_none=True)
 
 
-class ImportForm(Schema):
+class ImportIn(MultipartForm):
+    file = Upload(required=True, metadata={"description": "GeoJSON, GeoPackage or zipped Shapefile"})
     code_field = fields.String(load_default="code", validate=validate.Length(1, 64))
     name_field = fields.String(load_default="name", validate=validate.Length(1, 64))
     dry_run = fields.Boolean(load_default=False)
-
-
-class ImportFiles(Schema):
-    file = Upload(required=True)
-
-    @validates_schema
-    def _not_empty(self, data, **kw):
-        if not data["file"].filename and not data["file"].content_length and data["file"].stream is None:
-            raise ValidationError("empty upload", "file")
 
 
 class Rejected(Schema):

@@ -12,6 +12,7 @@ from .schemas import KpiOut, KpiQuery, KpiRow
 blp = Blueprint("kpis", __name__, description="KPIs (综合评价)")
 
 COLUMNS = list(KpiRow._declared_fields)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _args(args):
@@ -25,7 +26,8 @@ class KpisView(MethodView):
     @requires("supervisor", "dispatcher")
     @blp.arguments(KpiQuery, location="query")
     @blp.response(200, KpiOut)
-    @blp.alt_response(200, content_type="text/csv", description="the rows as CSV (Accept: text/csv)")
+    @blp.doc(responses={200: {"description": "the rows; as CSV with `Accept: text/csv`",
+                              "content": {"text/csv": {"schema": {"type": "string"}}}}})
     def get(self, args):
         """KPIs grouped by team, grid, street, community, category or inspector for a period, as of a moment"""
         result = services.kpis(current_user(), args["group_by"], _args(args))
@@ -43,7 +45,9 @@ class KpisView(MethodView):
 class KpisXlsxView(MethodView):
     @requires("supervisor")
     @blp.arguments(KpiQuery, location="query")
-    @blp.response(200, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    @blp.response(200, content_type=XLSX)
+    @blp.doc(responses={200: {"description": "the KPI rows as a spreadsheet",
+                              "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
     def get(self, args):
         """The KPIs as a spreadsheet"""
         from openpyxl import Workbook
@@ -57,6 +61,5 @@ class KpisXlsxView(MethodView):
             ws.append([row.get(c) for c in COLUMNS])
         buf = io.BytesIO()
         wb.save(buf)
-        return Response(buf.getvalue(),
-                        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        return Response(buf.getvalue(), mimetype=XLSX,
                         headers={"Content-Disposition": f'attachment; filename="kpis-{args["group_by"]}.xlsx"'})

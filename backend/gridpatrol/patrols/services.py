@@ -1,13 +1,13 @@
 """Patrols: the track an inspector walks, stored in ordered batches, and the grids it visited."""
-from datetime import date, datetime, time, timedelta
+from datetime import date
 
 from sqlalchemy import func, select, text
 
 from ..auth.models import User
 from ..catalog import services as catalog
-from ..core.authz import code_in_scope, like_patterns
+from ..core.authz import EVERYWHERE, code_in_scope, like_patterns
 from ..core.db import utcnow
-from ..core.errors import Conflict, NotFound, invalid
+from ..core.errors import Conflict, NotFound
 from ..extensions import db
 from .models import GridVisit, Patrol, PatrolPoint
 
@@ -63,22 +63,22 @@ def end(patrol_id: int, user: User) -> Patrol:
                   FROM patrol_points WHERE patrol_id = :id) t
             WHERE p.id = :id
         """), {"id": patrol.id})
-        # a grid is visited when the track crosses it, at the time of the first fix inside it (or,
-        # when it was only crossed between fixes, the fix before the crossing)
+        # a grid is visited on a local day when the track meets it: at the time of the first fix
+        # inside it, or, when it was only crossed between two fixes, of the fix before the crossing
         db.session.execute(text("""
+            WITH p AS (SELECT geom, recorded_at, row_number() OVER (ORDER BY seq, idx) AS n
+                       FROM patrol_points WHERE patrol_id = :id),
+            seg AS (SELECT a.recorded_at AS at, coalesce(ST_MakeLine(a.geom, b.geom), a.geom) AS geom
+                    FROM p a LEFT JOIN p b ON b.n = a.n + 1),
+            hits AS (SELECT g.code, p.recorded_at AS at, true AS inside
+                     FROM p JOIN grids g ON g.geom && p.geom AND ST_Intersects(g.geom, p.geom)
+                     UNION ALL
+                     SELECT g.code, seg.at, false
+                     FROM seg JOIN grids g ON g.geom && seg.geom AND ST_Intersects(g.geom, seg.geom))
             INSERT INTO grid_visits (patrol_id, grid_code, day, inspector_id, first_at)
-            SELECT :id, g.code, (min(coalesce(inside.at, before.at)) AT TIME ZONE :tz)::date, :inspector,
-                   min(coalesce(inside.at, before.at))
-            FROM patrols p
-            JOIN grids g ON g.geom && coalesce(p.track, (SELECT ST_Collect(geom) FROM patrol_points WHERE patrol_id = :id))
-                        AND ST_Intersects(g.geom, coalesce(p.track, (SELECT ST_Collect(geom) FROM patrol_points
-                                                                      WHERE patrol_id = :id)))
-            LEFT JOIN LATERAL (SELECT min(pp.recorded_at) AS at FROM patrol_points pp
-                               WHERE pp.patrol_id = :id AND ST_Intersects(g.geom, pp.geom)) inside ON true
-            LEFT JOIN LATERAL (SELECT min(pp.recorded_at) AS at FROM patrol_points pp
-                               WHERE pp.patrol_id = :id) before ON true
-            WHERE p.id = :id
-            GROUP BY g.code
+            SELECT :id, code, day, :inspector, coalesce(min(at) FILTER (WHERE inside), min(at))
+            FROM (SELECT code, at, inside, (at AT TIME ZONE :tz)::date AS day FROM hits) h
+            GROUP BY code, day
             ON CONFLICT DO NOTHING
         """), {"id": patrol.id, "tz": tz, "inspector": user.id})
         db.session.refresh(patrol)
@@ -90,13 +90,23 @@ def grid_codes(patrol: Patrol) -> list[str]:
                                    .order_by(GridVisit.grid_code).distinct()).scalars())
 
 
+def _area_patterns(area: str | None, scope) -> list[str]:
+    """The grid-code prefixes of an area as far as it lies in the scope (an area larger than the scope
+    shows the scope's part of it); an area wholly outside the scope does not exist."""
+    if not area:
+        return like_patterns(scope)
+    if code_in_scope(scope, area):
+        return [area + "%"]
+    inner = [s for s in scope if s != EVERYWHERE and s.startswith(area)]
+    if not inner:
+        raise NotFound(f"No area {area}")
+    return [s + "%" for s in inner]
+
+
 def coverage(day: date, area: str | None, user: User) -> dict:
     """Per grid of the area: responsible inspectors, and whether (by whom, when) a track visited it."""
     area = area or None
-    scope = user.scope
-    if area and not code_in_scope(scope, area):
-        raise NotFound(f"No area {area}")
-    patterns = [area + "%"] if area else like_patterns(scope)
+    patterns = _area_patterns(area, user.scope)
     rows = db.session.execute(text("""
         WITH g AS (SELECT code, name FROM grids WHERE code LIKE ANY(CAST(:prefixes AS text[])))
         SELECT g.code, g.name,

@@ -2,17 +2,14 @@ from flask_smorest.fields import Upload
 from marshmallow import fields, post_dump, validate
 
 from ..core.authz import current_user
-from ..core.schemas import AwareDateTime, Schema
+from ..core.schemas import AwareDateTime, MultipartForm, Schema
 from .models import PHOTO_KINDS
 
 
-class PhotoForm(Schema):
+class PhotoIn(MultipartForm):
+    file = Upload(required=True, metadata={"description": "JPEG, PNG or WebP, checked by content"})
     kind = fields.String(required=True, validate=validate.OneOf(PHOTO_KINDS))
     taken_at = AwareDateTime()
-
-
-class PhotoFiles(Schema):
-    file = Upload(required=True)
 
 
 class PhotoOut(Schema):

@@ -61,7 +61,8 @@ def add_photo(case_id: int, user: User, kind: str, data: bytes, taken_at: dateti
     storage().put(key, photo.served)
     storage().put(thumb_key, photo.thumb)
     flags = []
-    if db.session.execute(select(Photo.id).where(Photo.sha256 == photo.sha256, Photo.case_id != case.id).limit(1)).first():
+    on_another_case = select(Photo.id).where(Photo.sha256 == photo.sha256, Photo.case_id != case.id).limit(1)
+    if db.session.execute(on_another_case).first():
         flags.append("duplicate")
     if photo.exif_lon is not None and photo.exif_lat is not None:
         lon, lat = cases.lonlat(case)

@@ -2,6 +2,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from ..core.authz import current_user, requires
+from ..core.schemas import PageArgs
 from . import services
 from .schemas import TeamIn, TeamList, TeamOut
 
@@ -11,11 +12,12 @@ blp = Blueprint("teams", __name__, description="Integrated teams (四整合)")
 @blp.route("/teams")
 class TeamsView(MethodView):
     @requires()
+    @blp.arguments(PageArgs, location="query")
     @blp.response(200, TeamList)
-    def get(self):
-        """Teams serving an area inside the caller's scope"""
-        teams = services.visible_teams(current_user().scope)
-        return {"items": teams, "total": len(teams)}
+    def get(self, args):
+        """Teams serving an area inside the caller's scope, paged"""
+        teams, total = services.list_teams(current_user().scope, args["page"], args["per_page"])
+        return {"items": teams, "total": total, "page": args["page"], "per_page": args["per_page"]}
 
     @requires("admin")
     @blp.arguments(TeamIn)

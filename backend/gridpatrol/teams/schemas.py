@@ -1,7 +1,11 @@
 from marshmallow import fields, validate
 
 from ..catalog.models import TEAM_KINDS
-from ..core.schemas import AREA_CODE, CATEGORY_CODE, GRID_CODE, Schema
+from ..core.schemas import CATEGORY_CODE, GRID_CODE, Schema, page_schema
+
+# a team serves real areas: a district, street or community, never "the whole deployment"
+TEAM_AREA_CODE = validate.Regexp(r"^(\d{6}|\d{9}|\d{12})$",
+                                 error="a district, street or community code of 6, 9 or 12 digits")
 
 
 class TeamIn(Schema):
@@ -9,7 +13,8 @@ class TeamIn(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(TEAM_KINDS))
     agencies = fields.List(fields.String(validate=validate.Length(1, 100)), load_default=list,
                            validate=validate.Length(max=50))
-    area_codes = fields.List(fields.String(validate=AREA_CODE), load_default=list, validate=validate.Length(max=500))
+    area_codes = fields.List(fields.String(validate=TEAM_AREA_CODE), load_default=list,
+                             validate=validate.Length(max=500))
     grid_codes = fields.List(fields.String(validate=GRID_CODE), load_default=list, validate=validate.Length(max=5000))
     category_codes = fields.List(fields.String(validate=CATEGORY_CODE), load_default=list,
                                  validate=validate.Length(max=500))
@@ -25,9 +30,7 @@ class TeamOut(Schema):
     category_codes = fields.List(fields.String())
 
 
-class TeamList(Schema):
-    items = fields.List(fields.Nested(TeamOut))
-    total = fields.Integer()
+TeamList = page_schema(TeamOut, "TeamList")
 
 
 class Suggestion(Schema):

@@ -1,5 +1,5 @@
 """Teams, and the routing that suggests them for a case."""
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from ..cases.states import OPEN
 from ..core.authz import area_overlaps_scope, code_in_scope
@@ -12,6 +12,11 @@ from .models import Team
 def visible_teams(scope) -> list[Team]:
     teams = db.session.execute(select(Team).where(Team.active).order_by(Team.id)).scalars()
     return [t for t in teams if team_in_scope(t, scope)]
+
+
+def list_teams(scope, page: int, per_page: int) -> tuple[list[Team], int]:
+    teams = visible_teams(scope)
+    return teams[(page - 1) * per_page:page * per_page], len(teams)
 
 
 def team_in_scope(team: Team, scope) -> bool:
@@ -34,6 +39,10 @@ def create_team(*, name, kind, agencies, area_codes, grid_codes, category_codes,
             raise invalid(field, f"outside your scope: {', '.join(outside)}")
     if not area_codes and not grid_codes:
         raise invalid("area_codes", "a team serves at least one area or grid")
+    if area_codes:
+        known = set(db.session.execute(select(AdminArea.code).where(AdminArea.code.in_(area_codes))).scalars())
+        if set(area_codes) - known:
+            raise invalid("area_codes", f"unknown areas: {', '.join(sorted(set(area_codes) - known))}")
     if grid_codes:
         known = set(db.session.execute(select(Grid.code).where(Grid.code.in_(grid_codes))).scalars())
         if set(grid_codes) - known:
