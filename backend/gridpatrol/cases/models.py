@@ -2,7 +2,7 @@ from datetime import datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (ARRAY, BigInteger, CheckConstraint, DateTime, FetchedValue, Float, ForeignKey, Index,
-                        Integer, Sequence, String, Text, UniqueConstraint, func, text)
+                        Integer, Sequence, String, Text, UniqueConstraint, text)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 

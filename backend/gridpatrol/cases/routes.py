@@ -1,10 +1,13 @@
-from flask import request, url_for
+from functools import wraps
+
+from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
+from marshmallow import ValidationError
 
 from ..core import idempotency
 from ..core.authz import current_user, requires
-from ..core.errors import NotFound, PreconditionRequired
+from ..core.errors import BadRequest, NotFound, PreconditionRequired, UnsupportedMedia
 from ..kpis import services as kpis
 from ..teams import services as teams
 from ..teams.schemas import Suggestion
@@ -14,9 +17,31 @@ from .schemas import ACTION_SCHEMAS, CaseList, CaseOut, CaseQuery, EventList, Re
 blp = Blueprint("cases", __name__, description="Reports, cases and the workflow")
 
 
+def _json_body() -> dict:
+    """The request's JSON body, {} when there is none: 415 for another media type, 400 when malformed."""
+    if not request.get_data(cache=True):
+        return {}
+    if not request.is_json:
+        raise UnsupportedMedia("Send the body as application/json", {"Content-Type": ["application/json expected"]})
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadRequest("The body is not valid JSON", {"_body": ["not valid JSON"]})
+    return data
+
+
+def _json_only(view):
+    """415 before webargs reads the body: it would read another media type as an empty body (422)."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        _json_body()
+        return view(*args, **kwargs)
+    return wrapper
+
+
 @blp.route("/reports")
 class ReportsView(MethodView):
     @requires("inspector", "dispatcher")
+    @_json_only
     @blp.arguments(ReportIn)
     @blp.response(201, CaseOut)
     @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": True, "schema": {"type": "string"}}])
@@ -92,23 +117,17 @@ class ActionView(MethodView):
         if schema is None:
             raise NotFound(f"No action {action!r}; actions are {', '.join(sorted(ACTION_SCHEMAS))}")
         user = current_user()
+        services.check_actor(case_id, action, user)
         expected = services.parse_if_match(request.headers.get("If-Match"))
         body = _load(schema)
         if expected is None:
-            services.get_case(case_id, user)
             raise PreconditionRequired("Send If-Match with the case's ETag (its version)")
         case = services.act(case_id, action, body, user, expected)
         return case, 200, {"ETag": f'"{case.version}"'}
 
 
 def _load(schema_cls):
-    from flask_smorest import abort
-    from marshmallow import ValidationError
-
-    data = request.get_json(silent=True) if request.content_length else {}
-    if data is None:
-        abort(400, message="The body is not valid JSON", messages={"json": {"_body": ["not valid JSON"]}})
     try:
-        return schema_cls().load(data)
+        return schema_cls().load(_json_body())
     except ValidationError as err:
         abort(422, messages={"json": err.messages})

@@ -9,6 +9,9 @@ from .states import STATES
 
 TEXT = validate.Length(max=4000)
 NOTE = validate.Length(1, 2000)
+# ids as PostgreSQL holds them: teams and users integer, cases and photos bigint
+INT_ID = validate.Range(1, 2**31 - 1)
+BIGINT_ID = validate.Range(1, 2**63 - 1)
 
 
 class ContactIn(Schema):
@@ -98,10 +101,10 @@ class CaseOut(Schema):
 
 
 class CommaList(fields.List):
-    """A query parameter given as a comma-separated list or repeated."""
+    """A query parameter given as a comma-separated list, repeated, or both (webargs hands a list)."""
     def _deserialize(self, value, attr, data, **kw):
-        if isinstance(value, str):
-            value = [v for v in value.split(",") if v != ""]
+        parts = value if isinstance(value, (list, tuple)) else [value]
+        value = [v for part in parts for v in (part.split(",") if isinstance(part, str) else [part]) if v != ""]
         return super()._deserialize(value, attr, data, **kw)
 
 
@@ -110,11 +113,11 @@ class CaseQuery(PageArgs):
     grid = CommaList(fields.String(validate=GRID_CODE))
     street = CommaList(fields.String(validate=validate.Regexp(r"^\d{9}$")))
     community = CommaList(fields.String(validate=validate.Regexp(r"^\d{12}$")))
-    team = CommaList(fields.Integer())
+    team = CommaList(fields.Integer(validate=INT_ID))
     category = CommaList(fields.String(validate=CATEGORY_CODE))
     source = CommaList(fields.String(validate=validate.OneOf(["inspector", "hotline", "open311"])))
     urgency = CommaList(fields.String(validate=validate.OneOf(URGENCIES)))
-    reporter = fields.Integer()
+    reporter = fields.Integer(validate=INT_ID)
     bbox = BBoxField()
     overdue = fields.Boolean()
     escalated = fields.Boolean()
@@ -185,12 +188,12 @@ class RejectIn(ActionBase):
 
 
 class MergeIn(ActionBase):
-    parent_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    parent_id = fields.Integer(required=True, validate=BIGINT_ID)
 
 
 class DispatchIn(ActionBase):
-    team_id = fields.Integer(required=True, validate=validate.Range(min=1))
-    assisting_team_ids = fields.List(fields.Integer(validate=validate.Range(min=1)), validate=validate.Length(max=10))
+    team_id = fields.Integer(required=True, validate=INT_ID)
+    assisting_team_ids = fields.List(fields.Integer(validate=INT_ID), validate=validate.Length(max=10))
     note = fields.String(validate=validate.Length(max=2000))
 
 
@@ -200,7 +203,7 @@ class ReturnIn(ActionBase):
     note = fields.String(required=True, validate=NOTE)
 
 
-PhotoIds = lambda **kw: fields.List(fields.Integer(validate=validate.Range(min=1)), validate=validate.Length(max=20), **kw)  # noqa: E731
+PhotoIds = lambda **kw: fields.List(fields.Integer(validate=BIGINT_ID), validate=validate.Length(max=20), **kw)  # noqa: E731
 
 
 class HandleIn(ActionBase):

@@ -1,10 +1,12 @@
 """Reports, cases and the workflow. Every change to a case appends one event row."""
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from geoalchemy2 import WKTElement
 from geoalchemy2.shape import to_shape
-from sqlalchemy import func, or_, select, text
+from psycopg.errors import LockNotAvailable
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import OperationalError
 
 from ..auth.models import User
 from ..catalog import services as catalog
@@ -12,15 +14,18 @@ from ..catalog.models import Category
 from ..core.authz import scope_clause
 from ..core.db import utcnow
 from ..core.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, invalid
-from ..core.geo import distance_m, geography, point
+from ..core.geo import distance_m
 from ..extensions import db
 from ..grids import services as grids
 from ..photos.models import Photo
+from ..teams import services as teams
 from ..teams.models import Team
 from . import states
 from .models import Case, CaseEvent, case_number_seq
-from .states import CLOSED, OPEN, STAGE_OF
+from .states import OPEN, STAGE_OF
 
+# the team kinds that handle cases (四整合: patrol reports, supervision audits)
+HANDLING_TEAM_KINDS = ("enforcement", "community")
 STAGE_DEADLINE = {"register": "deadline_register", "dispatch": "deadline_dispatch",
                   "handle": "deadline_handle", "verify": "deadline_verify"}
 
@@ -35,7 +40,8 @@ def scoped(user: User):
 def get_case(case_id: int, user: User, *, for_update: bool = False) -> Case:
     q = select(Case).where(Case.id == case_id, scoped(user))
     if for_update:
-        q = q.with_for_update()
+        # the row as the lock found it, not as this session may have read it before
+        q = q.with_for_update().execution_options(populate_existing=True)
     case = db.session.execute(q).scalar_one_or_none()
     if case is None:
         raise NotFound(f"No case {case_id}")
@@ -81,18 +87,16 @@ def list_cases(user: User, args: dict, page: int, per_page: int) -> tuple[list[C
         q = q.where((Case.escalation_level > 0) if args["escalated"] else (Case.escalation_level == 0))
     if args.get("pending_extension"):
         q = q.where(Case.pending_extension.is_not(None))
-    if args.get("from"):
-        q = q.where(Case.reported_at >= args["from"])
-    if args.get("to"):
-        q = q.where(Case.reported_at < args["to"])
+    if not args.get("kpi"):  # with `kpi`, from and to are the KPI's period, applied by the ids
+        if args.get("from"):
+            q = q.where(Case.reported_at >= args["from"])
+        if args.get("to"):
+            q = q.where(Case.reported_at < args["to"])
     if args.get("q"):
         like = "%" + args["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         q = q.where(or_(Case.number.like(like), Case.description.ilike(like), Case.address.ilike(like)))
     if args.get("ids") is not None:
         q = q.where(Case.id.in_(args["ids"]))
-    if args.get("near"):
-        lon, lat, radius = args["near"]
-        q = q.where(func.ST_DWithin(geography(Case.location), geography(point(lon, lat)), radius))
     total = db.session.execute(select(func.count()).select_from(q.subquery())).scalar_one()
     order = Case.reported_at.asc() if args.get("sort") == "oldest" else Case.reported_at.desc()
     rows = db.session.execute(q.order_by(order, Case.id.desc()).offset((page - 1) * per_page).limit(per_page))
@@ -123,7 +127,7 @@ def report(user: User, body: dict, source: str = "inspector") -> Case:
         street_code=grid.street_code if grid else None, community_code=grid.community_code if grid else None,
         location_flags=list(dict.fromkeys(flags)), source=source, reporter_id=user.id,
         catalog_version=body.get("catalog_version"), contact=body.get("contact"),
-        observed_at=body.get("observed_at"), reported_at=now, updated_at=now, version=1,
+        observed_at=_utc(body.get("observed_at")), reported_at=now, updated_at=now, version=1,
     )
     _start_stage(case, "register", now, category)
     db.session.add(case)
@@ -131,6 +135,11 @@ def report(user: User, body: dict, source: str = "inspector") -> Case:
     _event(case, user, "report", None, {k: v for k, v in body.items() if k not in ("client_time", "contact")},
            body.get("client_time") or body.get("observed_at"), at=now)
     return case
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A client's time in UTC, as it reads back from the database (the answer is the same now and later)."""
+    return moment.astimezone(timezone.utc) if moment is not None else None
 
 
 def _district_outside(found, user: User) -> str:
@@ -162,12 +171,18 @@ def parse_if_match(header: str | None) -> int | None:
     return int(value)
 
 
+def check_actor(case_id: int, action: str, user: User, *, for_update: bool = False) -> Case:
+    """The case, when `user` may see it (else 404, never 403) and holds a role the table lets take
+    `action` in some state (else 403): answered before anything about the request's body."""
+    case = get_case(case_id, user, for_update=for_update)
+    if not states.roles_for(action) & set(user.roles):
+        raise Forbidden(f"Your roles may not {action} a case")
+    return case
+
+
 def act(case_id: int, action: str, body: dict, user: User, expected_version: int) -> Case:
     """Take one action on a case: the guard of states.py, then the action's own checks and effects."""
-    if not states.roles_for(action) & set(user.roles):
-        get_case(case_id, user)  # outside scope stays 404, never 403
-        raise Forbidden(f"Your roles may not {action} a case")
-    case = get_case(case_id, user, for_update=True)
+    case = check_actor(case_id, action, user, for_update=True)
     if case.version != expected_version:
         raise PreconditionFailed(f"The case changed (version {case.version}, you sent {expected_version}); "
                                  "read it again", headers={"ETag": f'"{case.version}"'})
@@ -284,7 +299,7 @@ def _merge(case, body, user, now):
     parent_id = body["parent_id"]
     if parent_id == case.id:
         raise invalid("parent_id", "a case cannot be merged into itself")
-    parent = db.session.execute(select(Case).where(Case.id == parent_id, scoped(user))).scalar_one_or_none()
+    parent = _lock_parent(parent_id, user)
     if parent is None:
         raise invalid("parent_id", f"no case {parent_id}")
     if parent.status not in OPEN:
@@ -295,20 +310,29 @@ def _merge(case, body, user, now):
     return {"parent_number": parent.number}
 
 
+def _lock_parent(parent_id: int, user: User) -> Case | None:
+    """The parent case, locked so it stays open until the merge commits. Without waiting: two
+    dispatchers merging a pair of duplicates into each other would deadlock (or, unlocked, both
+    succeed and leave no open case); one of them gets a conflict instead."""
+    q = (select(Case).where(Case.id == parent_id, scoped(user))
+         .with_for_update(nowait=True).execution_options(populate_existing=True))
+    try:
+        return db.session.execute(q).scalar_one_or_none()
+    except OperationalError as exc:
+        if isinstance(exc.orig, LockNotAvailable):
+            raise Conflict(f"Case {parent_id} is being changed by someone else; read both cases again and retry")
+        raise
+
+
 def _dispatch(case, body, user, now):
-    from ..teams import services as teams
-    team = teams.get_team(body["team_id"], user.scope) if _team_exists(body["team_id"]) else None
-    if team is None or not team.active:
-        raise invalid("team_id", f"no team {body['team_id']}")
-    if team.kind not in ("enforcement", "community"):
+    team = _active_team(body["team_id"], user, "team_id")
+    if team.kind not in HANDLING_TEAM_KINDS:
         raise invalid("team_id", f"a {team.kind} team does not handle cases")
     assisting = list(dict.fromkeys(body.get("assisting_team_ids") or []))
     if team.id in assisting:
         raise invalid("assisting_team_ids", "the lead team cannot also assist")
     for tid in assisting:
-        if not _team_exists(tid):
-            raise invalid("assisting_team_ids", f"no team {tid}")
-        teams.get_team(tid, user.scope)
+        _active_team(tid, user, "assisting_team_ids")
     case.lead_team_id, case.assisting_team_ids = team.id, assisting
     case.dispatched_at = now
     case.pending_extension = None
@@ -316,8 +340,13 @@ def _dispatch(case, body, user, now):
     return {"team_name": team.name}
 
 
-def _team_exists(team_id) -> bool:
-    return db.session.get(Team, team_id) is not None
+def _active_team(team_id: int, user: User, field: str) -> Team:
+    """An active team the dispatcher may see; else 422 on `field` (a team outside the scope is
+    unknown, as everywhere, not a 404 of the case)."""
+    team = db.session.get(Team, team_id)
+    if team is None or not team.active or not teams.team_in_scope(team, user.scope):
+        raise invalid(field, f"no team {team_id}")
+    return team
 
 
 def _accept(case, body, user, now):

@@ -30,7 +30,7 @@ class Transition:
     to: str | None
     roles: frozenset[str]
     # who among the role, beyond holding it: "lead_team" (a member of the lead team),
-    # "not_handler" (anyone but a person who reported the case handled)
+    # "not_handler" (neither a person who reported the case handled nor a handler of its lead team)
     relation: str | None = None
     required: tuple[str, ...] = field(default=())
 

@@ -3,7 +3,8 @@
 The key row is inserted before anything else in the request's transaction and filled with the
 answer at the end, so it commits together with what it created. A second request with the same
 key waits on that row: when the first commits it gets the same answer; when the first is still
-running after a short wait, 409; when the first failed, it runs as if first.
+running after a short wait, 409; when the first failed, it runs as if first. The answer is kept
+as the JSON text that was sent, so a replay is the same bytes (JSONB would reorder the keys).
 """
 import hashlib
 import json
@@ -43,11 +44,13 @@ def _replay(row: IdempotencyKey, scope: str, request_hash: str):
                       {HEADER: ["reused with a different body"]})
     if row.status_code is None:
         raise Conflict(f"A request with this {HEADER} is still in flight; retry shortly")
-    return row.response["body"], row.status_code, row.response.get("headers", {})
+    return row.response["text"], row.status_code, row.response.get("headers", {})
 
 
 def once(user_id: int, key: str, scope: str, request_hash: str, produce):
-    """Run `produce() -> (body, status, headers)` once per (user, key); replay its answer after."""
+    """Run `produce() -> (body, status, headers)` once per (user, key); replay its answer after.
+
+    Returns (the body as JSON text, status, headers) for `respond()`."""
     existing = db.session.get(IdempotencyKey, (user_id, key))
     if existing is not None:
         return _replay(existing, scope, request_hash)
@@ -61,21 +64,21 @@ def once(user_id: int, key: str, scope: str, request_hash: str, produce):
         if isinstance(exc.orig, LockNotAvailable):
             raise Conflict(f"A request with this {HEADER} is still in flight; retry shortly")
         raise
-    db.session.execute(text("SET LOCAL lock_timeout = 0"))
+    db.session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
     if inserted is None:  # the first one committed while we waited
         row = db.session.execute(select(IdempotencyKey).where(IdempotencyKey.user_id == user_id,
                                                               IdempotencyKey.key == key)
                                  .execution_options(populate_existing=True)).scalar_one()
         return _replay(row, scope, request_hash)
     body, status, headers = produce()
+    body_text = json.dumps(body, ensure_ascii=False)
     db.session.execute(IdempotencyKey.__table__.update()
                        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-                       .values(status_code=status, response={"body": body, "headers": headers}))
-    return body, status, headers
+                       .values(status_code=status, response={"text": body_text, "headers": headers}))
+    return body_text, status, headers
 
 
 def respond(answer) -> Response:
-    """The (body, status, headers) of `once()` as a response, the same bytes first time and replayed."""
-    body, status, headers = answer
-    return current_app.response_class(json.dumps(body, ensure_ascii=False), status=status, headers=headers,
-                                      mimetype="application/json")
+    """The (body text, status, headers) of `once()` as a response, the same bytes first time and replayed."""
+    body_text, status, headers = answer
+    return current_app.response_class(body_text, status=status, headers=headers, mimetype="application/json")

@@ -1,0 +1,297 @@
+"""POST /reports: the grid from the point, validation, and exactly-once writes by Idempotency-Key."""
+import json
+import re
+import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import text
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def inspector(district, make_user):
+    return make_user("inspector", scope=[district["code"]])
+
+
+def body_at(district, i=4, **extra):
+    lon, lat = district["point"](i)
+    body = {"category_code": "0701", "description": "exposed garbage", "lon": lon, "lat": lat, "accuracy_m": 5,
+            "observed_at": "2026-11-26T09:00:00+08:00"}
+    body.update(extra)
+    return body
+
+
+def post(api, body, key=None, raw=None):
+    """POST /reports with a JSON body (or raw text), the key given (None: a fresh one, False: none)."""
+    headers = {} if key is False else {"Idempotency-Key": key or str(uuid.uuid4())}
+    if raw is not None:
+        return api.post("/api/v1/reports", data=raw, content_type="application/json", headers=headers)
+    return api.post("/api/v1/reports", json=body, headers=headers)
+
+
+def db_counts(app, user_id=None) -> dict:
+    from gridpatrol.extensions import db
+    with app.app_context():
+        row = db.session.execute(text(
+            "SELECT (SELECT count(*) FROM cases), (SELECT count(*) FROM case_events),"
+            " (SELECT count(*) FROM idempotency_keys)")).one()
+        return {"cases": row[0], "events": row[1], "keys": row[2]}
+
+
+def key_recorded(app, user_id, key) -> bool:
+    from gridpatrol.extensions import db
+    with app.app_context():
+        return db.session.execute(text("SELECT count(*) FROM idempotency_keys WHERE user_id = :u AND key = :k"),
+                                  {"u": user_id, "k": key}).scalar_one() == 1
+
+
+def problem(r, status, field=None):
+    assert r.status_code == status, (r.status_code, r.get_json())
+    assert r.headers["Content-Type"].startswith(PROBLEM)
+    body = r.get_json()
+    assert body["status"] == status
+    if field is not None:  # a list names its item: "location_flags.0"
+        assert field in {name.split(".")[0] for name in body["errors"]}, body
+    return body
+
+
+# ---------------------------------------------------------------- a report becomes a case
+
+def test_a_report_is_a_new_case(app, district, inspector):
+    r = post(inspector, body_at(district, 4, urgency="A", address="南京西路 1 号"))
+    assert r.status_code == 201, r.get_json()
+    case = r.get_json()
+    assert r.headers["Location"] == f"/api/v1/cases/{case['id']}"
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert case["status"] == "reported" and case["version"] == 1 and case["source"] == "inspector"
+    assert case["reporter_id"] == inspector.id and case["urgency"] == "A" and case["category_code"] == "0701"
+    assert case["grid_code"] == district["grids"][4]
+    assert case["street_code"] == district["code"] + "001" and case["community_code"] == district["code"] + "001001"
+    assert case["location_flags"] == []
+    lon, lat = district["point"](4)
+    assert case["location"] == {"lon": pytest.approx(lon), "lat": pytest.approx(lat), "accuracy_m": 5}
+    assert case["address"] == "南京西路 1 号"
+    assert datetime.fromisoformat(case["observed_at"]) == datetime.fromisoformat("2026-11-26T09:00:00+08:00")
+    assert case["deadlines"]["register"] is not None and case["timer"] in {"green", "yellow", "red"}
+    assert inspector.case(case["id"]) == case
+    events = inspector.get(f"/api/v1/cases/{case['id']}/events").get_json()["items"]
+    assert [(e["seq"], e["action"], e["from_status"], e["to_status"], e["actor_id"]) for e in events] == [
+        (1, "report", None, "reported", inspector.id)]
+
+
+def test_the_number_is_the_local_date_and_a_sequence(district, inspector):
+    numbers = []
+    for _ in range(2):
+        case = post(inspector, body_at(district)).get_json()
+        assert re.fullmatch(r"\d{8}\d{5,}", case["number"]), case["number"]
+        local = datetime.fromisoformat(case["reported_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+        assert case["number"][:8] == f"{local:%Y%m%d}"
+        numbers.append(case["number"])
+    assert numbers[0] != numbers[1]
+
+
+def test_urgency_defaults_to_normal(district, inspector):
+    body = body_at(district)
+    assert "urgency" not in body
+    assert post(inspector, body).get_json()["urgency"] == "B"
+
+
+def test_a_dispatcher_reports_for_the_hotline_and_a_handler_may_not_report(district, make_user):
+    dispatcher = make_user("dispatcher", scope=[district["code"]])
+    assert post(dispatcher, body_at(district)).get_json()["source"] == "hotline"
+    problem(post(make_user("handler", scope=[district["code"]]), body_at(district)), 403)
+
+
+@pytest.mark.parametrize("i", range(9))
+def test_the_grid_is_found_from_the_point(district, inspector, i):
+    case = post(inspector, body_at(district, i)).get_json()
+    assert case["grid_code"] == district["grids"][i] and case["location_flags"] == []
+
+
+def test_on_a_shared_boundary_the_lowest_code_wins(app, district, inspector):
+    from gridpatrol.extensions import db
+    with app.app_context():  # the east edge of grid 1 as stored, shared with grid 2
+        edge = db.session.execute(text("SELECT ST_XMax(geom) FROM grids WHERE code = :c"),
+                                  {"c": district["grids"][0]}).scalar_one()
+    lon, lat = district["point"](0)
+    case = post(inspector, body_at(district, lon=edge, lat=lat)).get_json()
+    assert case["grid_code"] == district["grids"][0] and case["location_flags"] == []
+
+
+def test_a_point_just_outside_a_grid_is_snapped(district, inspector):
+    lon, lat = district["point"](3)
+    west_edge = lon - district["d"] / 2
+    case = post(inspector, body_at(district, lon=west_edge - 0.0001, lat=lat)).get_json()  # about 10 m out
+    assert case["grid_code"] == district["grids"][3]
+    assert case["location_flags"] == ["snapped"]
+
+
+def test_a_point_far_outside_has_no_grid_and_is_flagged(district, inspector, make_user):
+    lon, lat = district["point"](3)
+    case = post(inspector, body_at(district, lon=lon - 0.01, lat=lat)).get_json()  # about 1 km out
+    assert case["grid_code"] is None and case["street_code"] is None and case["community_code"] is None
+    assert case["location_flags"] == ["outside"]
+    assert case["district_code"] == district["code"]
+    # the dispatcher of the district sees it, to decide
+    dispatcher = make_user("dispatcher", scope=[district["code"]])
+    assert dispatcher.case(case["id"])["location_flags"] == ["outside"]
+    assert case["id"] in {c["id"] for c in dispatcher.get("/api/v1/cases").get_json()["items"]}
+
+
+def test_poor_accuracy_and_a_pin_are_flagged(district, inspector):
+    case = post(inspector, body_at(district, accuracy_m=80, location_flags=["pin"])).get_json()
+    assert sorted(case["location_flags"]) == ["pin", "poor_accuracy"]
+
+
+# ---------------------------------------------------------------- validation
+
+@pytest.mark.parametrize("change,field", [
+    ({"category_code": "9999"}, "category_code"),
+    ({"category_code": "12"}, "category_code"),
+    ({"category_code": None}, "category_code"),
+    ({"lon": 181}, "lon"),
+    ({"lon": -180.5}, "lon"),
+    ({"lat": 90.01}, "lat"),
+    ({"lat": "north"}, "lat"),
+    ({"description": "x" * 4001}, "description"),
+    ({"urgency": "D"}, "urgency"),
+    ({"accuracy_m": -1}, "accuracy_m"),
+    ({"observed_at": "2026-11-26T09:00:00"}, "observed_at"),
+    ({"observed_at": "yesterday"}, "observed_at"),
+    ({"address": "a" * 301}, "address"),
+    ({"location_flags": ["snapped"]}, "location_flags"),
+    ({"catalog_version": 0}, "catalog_version"),
+    ({"colour": "red"}, "colour"),
+])
+def test_invalid_values_are_422_naming_the_field(app, district, inspector, change, field):
+    before = db_counts(app)
+    key = str(uuid.uuid4())
+    problem(post(inspector, body_at(district, **change), key=key), 422, field)
+    assert db_counts(app) == before
+    assert not key_recorded(app, inspector.id, key)
+
+
+@pytest.mark.parametrize("missing", ["category_code", "lon", "lat", "observed_at"])
+def test_required_fields(app, district, inspector, missing):
+    body = body_at(district)
+    del body[missing]
+    before = db_counts(app)
+    problem(post(inspector, body), 422, missing)
+    assert db_counts(app) == before
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("field", ["lon", "lat", "accuracy_m"])
+def test_nan_and_infinity_are_422(app, district, inspector, field, value):
+    body = body_at(district)
+    body[field] = "__X__"
+    raw = json.dumps(body).replace('"__X__"', value)
+    before = db_counts(app)
+    problem(post(inspector, None, raw=raw), 422, field)
+    assert db_counts(app) == before
+
+
+@pytest.mark.parametrize("media_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_another_media_type_is_415(app, district, inspector, media_type):
+    before = db_counts(app)
+    r = inspector.post("/api/v1/reports", data=json.dumps(body_at(district)), content_type=media_type,
+                       headers={"Idempotency-Key": str(uuid.uuid4())})
+    problem(r, 415)
+    assert db_counts(app) == before
+
+
+def test_malformed_json_is_400(app, district, inspector):
+    before = db_counts(app)
+    problem(post(inspector, None, raw='{"category_code": "0701", '), 400)
+    assert db_counts(app) == before
+
+
+@pytest.mark.parametrize("key", [False, "", "k" * 256, "bad\tkey"])
+def test_a_missing_or_bad_idempotency_key_is_400(app, district, inspector, key):
+    before = db_counts(app)
+    headers = {} if key is False else {"Idempotency-Key": key}
+    r = inspector.post("/api/v1/reports", json=body_at(district), headers=headers)
+    problem(r, 400, "Idempotency-Key")
+    assert db_counts(app) == before
+
+
+def test_a_report_needs_a_signed_in_user(app, district, anon):
+    before = db_counts(app)
+    problem(post(anon, body_at(district)), 401)
+    assert db_counts(app) == before
+
+
+# ---------------------------------------------------------------- exactly once
+
+def test_the_same_key_and_body_replays_the_original_answer(app, district, inspector, make_user):
+    key, body = str(uuid.uuid4()), body_at(district, description=f"once {uuid.uuid4()}")
+    first = post(inspector, body, key=key)
+    assert first.status_code == 201
+    before = db_counts(app)
+    again = post(inspector, dict(reversed(list(body.items()))), key=key)  # the same body, keys in another order
+    assert again.status_code == 201
+    assert again.data == first.data
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Content-Type"] == first.headers["Content-Type"]
+    assert db_counts(app) == before
+    # the replay is the original answer, not today's reading of the case
+    supervisor = make_user("supervisor", scope=[district["code"]])
+    supervisor.act(first.get_json()["id"], "escalate", {"level": 1, "note": "seen twice"})
+    replay = post(inspector, body, key=key)
+    assert replay.data == first.data and replay.get_json()["version"] == 1
+    assert inspector.case(first.get_json()["id"])["version"] == 2
+
+
+def test_the_same_key_with_another_body_is_422(app, district, inspector):
+    key = str(uuid.uuid4())
+    first = post(inspector, body_at(district), key=key).get_json()
+    before = db_counts(app)
+    body = problem(post(inspector, body_at(district, description="something else"), key=key), 422, "Idempotency-Key")
+    assert "another request" in body["detail"]
+    assert db_counts(app) == before
+    assert inspector.case(first["id"])["description"] == "exposed garbage"
+
+
+def test_the_same_key_from_another_user_is_independent(district, inspector, make_user):
+    other = make_user("inspector", scope=[district["code"]])
+    key, body = str(uuid.uuid4()), body_at(district)
+    a = post(inspector, body, key=key)
+    b = post(other, body, key=key)
+    assert a.status_code == b.status_code == 201
+    assert a.get_json()["id"] != b.get_json()["id"]
+    assert b.get_json()["reporter_id"] == other.id
+
+
+def test_a_request_refused_by_validation_records_no_key(app, district, inspector):
+    key = str(uuid.uuid4())
+    body = body_at(district)
+    problem(post(inspector, None, key=key, raw=json.dumps(body).replace(str(body["lon"]), "NaN")), 422, "lon")
+    assert not key_recorded(app, inspector.id, key)
+    r = post(inspector, body, key=key)
+    assert r.status_code == 201 and key_recorded(app, inspector.id, key)
+
+
+def test_a_request_refused_by_the_service_records_no_key(app, district, inspector):
+    # the category is well formed but unknown: refused after the key was taken, so the key goes with it
+    key = str(uuid.uuid4())
+    before = db_counts(app)
+    problem(post(inspector, body_at(district, category_code="9999"), key=key), 422, "category_code")
+    assert db_counts(app) == before and not key_recorded(app, inspector.id, key)
+    r = post(inspector, body_at(district), key=key)
+    assert r.status_code == 201
+    assert r.get_json()["category_code"] == "0701"
+    assert post(inspector, body_at(district), key=key).data == r.data
+
+
+def test_a_key_is_per_endpoint(app, district, inspector):
+    """A key used for a report and then for a photo is a different request: 422, nothing made."""
+    from conftest import png
+    key = str(uuid.uuid4())
+    case = post(inspector, body_at(district), key=key).get_json()
+    r = inspector.post(f"/api/v1/cases/{case['id']}/photos", data={"kind": "before", "file": (
+        __import__("io").BytesIO(png()), "p.png")}, headers={"Idempotency-Key": key}, content_type="multipart/form-data")
+    problem(r, 422, "Idempotency-Key")
+    assert inspector.get(f"/api/v1/cases/{case['id']}/photos").get_json()["items"] == []
