@@ -368,8 +368,6 @@ def test_bad_kpi_queries_are_422(world, query):
     assert r.status_code == 422, r.get_json()
 
 
-@pytest.mark.xfail(strict=True, reason="cases/services.list_cases also filters reported_at by from/to when `kpi` is "
-                                      "given; with `kpi` the period belongs to kpis.case_ids alone")
 def test_drill_down_finds_a_case_reported_before_the_period_and_registered_in_it(app, make_user, district):
     inspector = make_user("inspector", scope=[district["code"]])
     dispatcher = make_user("dispatcher", scope=[district["code"]])
