@@ -2,7 +2,7 @@
 import logging
 
 from flask import Flask, request
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from werkzeug.routing import IntegerConverter
 
 from .config import Config
@@ -21,6 +21,7 @@ class BoundedInt(IntegerConverter):
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.url_map.converters["int"] = BoundedInt
+    app.json.sort_keys = False  # fields in the order the schemas declare them
     app.config.from_object(Config)
     if config:
         app.config.update(config)
@@ -62,8 +63,23 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(web_bp)
 
     _commit_at_the_boundary(app)
+    _refuse_other_media(app)
     _security_headers(app)
     return app
+
+
+def _refuse_other_media(app: Flask) -> None:
+    """API bodies are JSON (or multipart for files): anything else is 415, before a schema would
+    read it as an empty body."""
+    from .core.errors import UnsupportedMedia
+
+    @app.before_request
+    def media_type():
+        if (request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/api/v1/")
+                and request.content_length and not request.is_json
+                and request.mimetype != "multipart/form-data"):
+            raise UnsupportedMedia("Send the body as application/json (or multipart/form-data for files)",
+                                   {"Content-Type": [f"{request.mimetype or 'none'} is not accepted"]})
 
 
 def _security_headers(app: Flask) -> None:
@@ -87,7 +103,7 @@ def _security_headers(app: Flask) -> None:
 
 def _commit_at_the_boundary(app: Flask) -> None:
     """Every request commits once when it succeeded and rolls back otherwise (services only flush)."""
-    from .core.api import problem_response
+    from .core.api import database_problem, problem_response
 
     @app.after_request
     def commit_or_rollback(response):
@@ -100,9 +116,7 @@ def _commit_at_the_boundary(app: Flask) -> None:
             db.session.rollback()
             app.logger.info("conflict at commit: %s", exc.orig)
             return problem_response(409, "Conflict", "The change conflicts with another one; read and retry")
-        except OperationalError:
+        except (OperationalError, InterfaceError) as exc:
             db.session.rollback()
-            app.logger.exception("database unavailable at commit")
-            return problem_response(503, "Service Unavailable", "The database did not answer; retry",
-                                    headers={"Retry-After": "2"})
+            return database_problem(exc)
         return response

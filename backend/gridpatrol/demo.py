@@ -156,6 +156,10 @@ def _cases(users, team_rows, n_cases, rnd):
             raise RuntimeError(f"demo case {i}: {exc.detail}") from exc
         if case.status in ("registered", "dispatched", "in_progress"):
             open_parents.append(case)
+        if case.is_open and rnd.random() < 0.08:  # the supervision team presses on some open cases (督办)
+            with clock_at(min(now, case.updated_at + timedelta(hours=rnd.randrange(2, 48)))):
+                cases.act(case.id, "escalate", {"level": rnd.choice([1, 1, 2, 3]), "note": "请加快处置"},
+                          users["supervisor"], case.version)
         db.session.flush()
 
 

@@ -4,7 +4,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy import (ARRAY, BigInteger, CheckConstraint, DateTime, FetchedValue, Float, ForeignKey, Index,
                         Integer, Sequence, String, Text, UniqueConstraint, text)
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..catalog.models import URGENCIES
 from ..core.db import check_in, created_at_column
@@ -12,7 +12,7 @@ from ..extensions import db
 from .states import ACTIONS, OPEN, STATES
 
 SOURCES = ("inspector", "hotline", "open311")
-LOCATION_FLAGS = ("snapped", "outside", "poor_accuracy", "pin")
+LOCATION_FLAGS = ("snapped", "outside", "poor_accuracy", "pin", "address_only")
 OPEN_SQL = check_in("status", sorted(OPEN))
 
 case_number_seq = Sequence("case_number_seq", metadata=db.metadata)
@@ -117,5 +117,7 @@ class CaseEvent(db.Model):
     to_status: Mapped[str] = mapped_column(String(12))
     payload: Mapped[dict] = mapped_column(JSONB, server_default="{}")
     client_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    actor = relationship("User", lazy="joined", innerjoin=False)
+    team = relationship("Team", lazy="joined", innerjoin=False)
     prev_hash: Mapped[str | None] = mapped_column(String(64), server_default=FetchedValue())
     hash: Mapped[str | None] = mapped_column(String(64), server_default=FetchedValue())

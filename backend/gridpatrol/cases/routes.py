@@ -12,7 +12,8 @@ from ..kpis import services as kpis
 from ..teams import services as teams
 from ..teams.schemas import Suggestion
 from . import services
-from .schemas import ACTION_SCHEMAS, CaseList, CaseOut, CaseQuery, EventList, ReportIn
+from .schemas import (ACTION_SCHEMAS, CaseList, CaseOut, CaseQuery, DuplicateList, DuplicateQuery, EventList,
+                      QueueCounts, ReportIn)
 
 blp = Blueprint("cases", __name__, description="Reports, cases and the workflow")
 
@@ -72,6 +73,27 @@ class CasesView(MethodView):
             args["ids"] = kpis.case_ids(user, args)
         items, total = services.list_cases(user, args, args["page"], args["per_page"])
         return {"items": items, "total": total, "page": args["page"], "per_page": args["per_page"]}
+
+
+@blp.route("/cases/queue-counts")
+class QueueCountsView(MethodView):
+    @requires()
+    @blp.response(200, QueueCounts)
+    def get(self):
+        """How many cases wait in each dispatcher's queue (the `queue` filter of GET /cases)"""
+        return services.queue_counts(current_user())
+
+
+@blp.route("/cases/<int:case_id>/duplicates")
+class DuplicatesView(MethodView):
+    @requires("dispatcher", "supervisor")
+    @blp.arguments(DuplicateQuery, location="query")
+    @blp.response(200, DuplicateList)
+    def get(self, args, case_id):
+        """Open cases of the same category within radius_m and ±hours of this one, nearest first"""
+        user = current_user()
+        case = services.get_case(case_id, user)
+        return {"items": services.duplicates(case, user, args["radius_m"], args["hours"])}
 
 
 @blp.route("/cases/<int:case_id>")

@@ -122,6 +122,8 @@ class CaseQuery(PageArgs):
     overdue = fields.Boolean()
     escalated = fields.Boolean()
     pending_extension = fields.Boolean()
+    queue = fields.String(validate=validate.OneOf(list(services.QUEUES)),
+                          metadata={"description": "a dispatcher's queue: " + ", ".join(services.QUEUES)})
     q = fields.String(validate=validate.Length(1, 200))
     sort = fields.String(validate=validate.OneOf(["newest", "oldest"]))
     # KPI drill-down: the cases behind one figure of GET /kpis
@@ -160,6 +162,8 @@ class EventOut(Schema):
     payload = fields.Dict()
     client_time = AwareDateTime(allow_none=True)
     hash = fields.String()
+    actor_name = fields.Function(lambda e: e.actor.display_name if e.actor else None, allow_none=True)
+    team_name = fields.Function(lambda e: e.team.name if e.team else None, allow_none=True)
 
     @post_dump
     def _privacy(self, data, **kw):
@@ -253,3 +257,25 @@ ACTION_SCHEMAS = {
     "suspend": SuspendIn, "resume": EmptyIn, "request_extension": RequestExtensionIn,
     "decide_extension": DecideExtensionIn, "escalate": EscalateIn,
 }
+
+
+class QueueCounts(Schema):
+    register = fields.Integer()
+    dispatch = fields.Integer()
+    returned = fields.Integer()
+    extensions = fields.Integer()
+    overdue = fields.Integer()
+    escalated = fields.Integer()
+
+
+class DuplicateQuery(Schema):
+    radius_m = FiniteFloat(load_default=50, validate=validate.Range(1, 2000))
+    hours = FiniteFloat(load_default=24, validate=validate.Range(1, 24 * 30))
+
+
+class DuplicateOut(CaseOut):
+    distance_m = fields.Float()
+
+
+class DuplicateList(Schema):
+    items = fields.List(fields.Nested(DuplicateOut))

@@ -14,7 +14,7 @@ from ..catalog.models import Category
 from ..core.authz import scope_clause
 from ..core.db import utcnow
 from ..core.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, invalid
-from ..core.geo import distance_m
+from ..core.geo import distance_m, geography
 from ..extensions import db
 from ..grids import services as grids
 from ..photos.models import Photo
@@ -61,12 +61,46 @@ def lonlat(case: Case) -> tuple[float, float]:
 def timer(case: Case, now: datetime | None = None) -> str | None:
     if case.status not in OPEN or case.stage_deadline is None or case.status == "suspended":
         return None
+    if case.stage_deadline <= case.stage_started_at:  # a limit of nothing: late the moment it starts
+        return "red" if (now or utcnow()) > case.stage_deadline else "yellow"
     return catalog.work_calendar().timer_colour(case.stage_started_at, case.stage_deadline, now or utcnow(),
                                                 case.stage_clock)
 
 
+def _overdue():
+    return Case.status.in_(OPEN - {"suspended"}) & (Case.stage_deadline < func.now())
+
+
+# a dispatcher's queues, as list filters: the counts and the lists read the same definitions
+QUEUES = {
+    "register": {"status": ["reported"]},
+    "dispatch": {"status": ["registered"]},
+    "returned": {"status": ["returned"]},
+    "extensions": {"pending_extension": True},
+    "overdue": {"overdue": True},
+    "escalated": {"escalated": True, "status": sorted(OPEN)},
+}
+
+
+def queue_counts(user: User) -> dict[str, int]:
+    """How many cases wait in each queue, in one query."""
+    columns = [func.count().filter(_filters(select(Case.id), args).whereclause).label(name)
+               for name, args in QUEUES.items()]
+    row = db.session.execute(select(*columns).select_from(Case).where(scoped(user), Case.status.in_(OPEN))).one()
+    return dict(row._mapping)
+
+
 def list_cases(user: User, args: dict, page: int, per_page: int) -> tuple[list[Case], int]:
-    q = select(Case).where(scoped(user))
+    if args.get("queue"):
+        args = {**args, **QUEUES[args["queue"]]}
+    q = _filters(select(Case).where(scoped(user)), args)
+    total = db.session.execute(select(func.count()).select_from(q.subquery())).scalar_one()
+    order = Case.reported_at.asc() if args.get("sort") == "oldest" else Case.reported_at.desc()
+    rows = db.session.execute(q.order_by(order, Case.id.desc()).offset((page - 1) * per_page).limit(per_page))
+    return list(rows.scalars()), total
+
+
+def _filters(q, args: dict):
     if args.get("status"):
         q = q.where(Case.status.in_(args["status"]))
     for name, column in (("grid", Case.grid_code), ("street", Case.street_code), ("community", Case.community_code),
@@ -81,8 +115,7 @@ def list_cases(user: User, args: dict, page: int, per_page: int) -> tuple[list[C
         x1, y1, x2, y2 = args["bbox"]
         q = q.where(Case.location.op("&&")(func.ST_MakeEnvelope(x1, y1, x2, y2, 4326)))
     if args.get("overdue") is not None:
-        overdue = (Case.status.in_(OPEN)) & (Case.stage_deadline < func.now()) & (Case.status != "suspended")
-        q = q.where(overdue if args["overdue"] else ~overdue)
+        q = q.where(_overdue() if args["overdue"] else ~_overdue())
     if args.get("escalated") is not None:
         q = q.where((Case.escalation_level > 0) if args["escalated"] else (Case.escalation_level == 0))
     if args.get("pending_extension"):
@@ -97,10 +130,24 @@ def list_cases(user: User, args: dict, page: int, per_page: int) -> tuple[list[C
         q = q.where(or_(Case.number.like(like), Case.description.ilike(like), Case.address.ilike(like)))
     if args.get("ids") is not None:
         q = q.where(Case.id.in_(args["ids"]))
-    total = db.session.execute(select(func.count()).select_from(q.subquery())).scalar_one()
-    order = Case.reported_at.asc() if args.get("sort") == "oldest" else Case.reported_at.desc()
-    rows = db.session.execute(q.order_by(order, Case.id.desc()).offset((page - 1) * per_page).limit(per_page))
-    return list(rows.scalars()), total
+    return q
+
+
+def duplicates(case: Case, user: User, radius_m: float, hours: float) -> list[Case]:
+    """Open cases of the same category near this one in space and time, nearest first: the
+    candidates a dispatcher may merge it into."""
+    here = select(Case.location).where(Case.id == case.id).scalar_subquery()
+    distance = func.ST_Distance(geography(Case.location), geography(here))
+    window = timedelta(hours=hours)
+    rows = db.session.execute(
+        select(Case, distance.label("d")).where(
+            scoped(user), Case.id != case.id, Case.status.in_(OPEN), Case.category_code == case.category_code,
+            Case.reported_at.between(case.reported_at - window, case.reported_at + window),
+            func.ST_DWithin(geography(Case.location), geography(here), radius_m))
+        .order_by("d", Case.id).limit(50)).all()
+    for found, d in rows:
+        found.distance_m = round(float(d), 1)
+    return [found for found, _ in rows]
 
 
 # ---------------------------------------------------------------- reports
@@ -359,6 +406,8 @@ def _return(case, body, user, now):
 
 
 def _photos(case: Case, ids: list[int], kind: str, field: str = "photo_ids") -> list[Photo]:
+    """The evidence of one step: photos of this case, of the right kind, not already the evidence
+    of an earlier feedback or verification (a rejected after-photo cannot be sent again)."""
     ids = list(dict.fromkeys(ids or []))
     photos = list(db.session.execute(select(Photo).where(Photo.id.in_(ids), Photo.case_id == case.id)).scalars())
     if len(photos) != len(ids):
@@ -366,6 +415,11 @@ def _photos(case: Case, ids: list[int], kind: str, field: str = "photo_ids") -> 
     wrong = [p.id for p in photos if p.kind != kind]
     if wrong:
         raise invalid(field, f"photos {wrong} are not {kind} photos")
+    used = db.session.execute(select(CaseEvent.seq).where(
+        CaseEvent.case_id == case.id, CaseEvent.action.in_(("handle", "verify_pass", "verify_fail")),
+        or_(*(CaseEvent.payload["photo_ids"].contains([pid]) for pid in ids))).limit(1)).first()
+    if used:
+        raise invalid(field, f"a photo is already the evidence of event {used.seq}; take a new one")
     return photos
 
 

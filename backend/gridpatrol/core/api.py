@@ -6,8 +6,9 @@ import json
 
 from flask import current_app
 import marshmallow as ma
-from flask_smorest import Api
+from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
+from psycopg.errors import DeadlockDetected, SerializationFailure
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -50,6 +51,18 @@ def problem_response(status: int, title: str, detail: str, errors: dict | None =
     return response
 
 
+def database_problem(error):
+    """An operational database error as the client should see it: two requests that collided
+    (deadlock, serialization failure) are a conflict to retry; anything else means the database
+    is restarting or unreachable. Either way nothing was written."""
+    if isinstance(getattr(error, "orig", None), (DeadlockDetected, SerializationFailure)):
+        log.info("requests collided: %s", error.orig)
+        return problem_response(409, "Conflict", "The change collided with another one; read and retry")
+    log.warning("database unavailable: %s", getattr(error, "orig", error))
+    return problem_response(503, "Service Unavailable", "The database did not answer; retry",
+                            headers={"Retry-After": "2"})
+
+
 class ProblemSchema(ma.Schema):
     """RFC 9457 problem details, as every error is answered."""
     type = ma.fields.String()
@@ -58,6 +71,12 @@ class ProblemSchema(ma.Schema):
     detail = ma.fields.String()
     errors = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.List(ma.fields.String()),
                             metadata={"description": "field → messages, for validation failures"})
+
+
+# A mistyped filter (?stauts=closed) must not silently answer with everything: query parameters
+# follow the schemas' own `unknown = RAISE` instead of webargs' default of ignoring them.
+Blueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION = {
+    **Blueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
 
 
 class ProblemApi(Api):
@@ -101,10 +120,7 @@ class ProblemApi(Api):
         if isinstance(error, HTTPException):
             return self.handle_http_exception(error)
         if isinstance(error, (OperationalError, InterfaceError)):
-            # the database is restarting or unreachable: the client should retry, nothing was written
-            log.warning("database unavailable: %s", error.orig)
-            return problem_response(503, "Service Unavailable", "The database did not answer; retry",
-                                    headers={"Retry-After": "2"})
+            return database_problem(error)
         if isinstance(error, DataError):
             # a value the schemas let through but PostgreSQL refuses (out of range, malformed):
             # the client's input, so 422; logged, because a schema should have said so first

@@ -20,6 +20,8 @@ from ..extensions import db
 from .idempotency_model import IdempotencyKey
 
 HEADER = "Idempotency-Key"
+# a 409 that only asks to wait: clients tell it from "not allowed now" by the Retry-After header
+IN_FLIGHT = {"Retry-After": "1"}
 
 
 def request_key() -> str:
@@ -43,7 +45,7 @@ def _replay(row: IdempotencyKey, scope: str, request_hash: str):
         raise Invalid(f"This {HEADER} was used with another request; make a new key for a new item",
                       {HEADER: ["reused with a different body"]})
     if row.status_code is None:
-        raise Conflict(f"A request with this {HEADER} is still in flight; retry shortly")
+        raise Conflict(f"A request with this {HEADER} is still in flight; retry shortly", headers=IN_FLIGHT)
     return row.response["text"], row.status_code, row.response.get("headers", {})
 
 
@@ -62,7 +64,7 @@ def once(user_id: int, key: str, scope: str, request_hash: str, produce):
             .on_conflict_do_nothing().returning(IdempotencyKey.key)).first()
     except OperationalError as exc:
         if isinstance(exc.orig, LockNotAvailable):
-            raise Conflict(f"A request with this {HEADER} is still in flight; retry shortly")
+            raise Conflict(f"A request with this {HEADER} is still in flight; retry shortly", headers=IN_FLIGHT)
         raise
     db.session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
     if inserted is None:  # the first one committed while we waited
