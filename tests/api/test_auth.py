@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from conftest import PASSWORD
+from helpers import PASSWORD
 
 _addresses = itertools.count(1)
 

@@ -11,7 +11,7 @@ import pytest
 import shapely
 from shapely.geometry import Polygon
 
-from conftest import block_geojson
+from helpers import block_geojson
 
 M_PER_DEG_LAT = 111_320.0
 _areas = itertools.count(1)

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import text
 
-from conftest import PASSWORD, Api, block_geojson
+from helpers import PASSWORD, Api, block_geojson
 
 RATE_KEYS = ("valid_report_rate", "closure_rate", "on_time_rate", "rework_rate", "accurate_dispatch_rate")
 COUNT_KEYS = ("reports", "registered", "rejected", "dispatched", "returned", "handled", "reworked", "closed",

@@ -10,7 +10,7 @@ from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 from sqlalchemy import text
 
-from conftest import png
+from helpers import png
 
 GPS_IFD, EXIF_IFD, DATETIME_ORIGINAL, OFFSET_TIME_ORIGINAL, MAKE = 0x8825, 0x8769, 0x9003, 0x9011, 0x010F
 

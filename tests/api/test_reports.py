@@ -288,7 +288,7 @@ def test_a_request_refused_by_the_service_records_no_key(app, district, inspecto
 
 def test_a_key_is_per_endpoint(app, district, inspector):
     """A key used for a report and then for a photo is a different request: 422, nothing made."""
-    from conftest import png
+    from helpers import png
     key = str(uuid.uuid4())
     case = post(inspector, body_at(district), key=key).get_json()
     r = inspector.post(f"/api/v1/cases/{case['id']}/photos", data={"kind": "before", "file": (

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from conftest import PASSWORD, Api, block_geojson, png
+from helpers import PASSWORD, Api, block_geojson, png
 
 ALL_ROLES = ("inspector", "dispatcher", "handler", "supervisor", "admin")
 ACTIONS = ("register", "reject", "merge", "dispatch", "accept", "return", "handle", "verify_pass", "verify_fail",

@@ -1,0 +1,86 @@
+"""Helpers for the tests: a signed-in API caller, tiny real images, grid blocks.
+
+Import them with `from helpers import ...` (tests/ is on the import path; a name like
+`conftest` is not unique across the test folders).
+"""
+import io
+import itertools
+import uuid
+
+PASSWORD = "Test-pass-2026!"
+DEMO_DISTRICT = "310199"
+_counter = itertools.count(1)
+
+
+class Api:
+    """A signed-in caller of the real app (Flask's test client: the whole WSGI stack, no network)."""
+
+    def __init__(self, client, token=None, user=None):
+        self.client, self.token, self.user = client, token, user
+
+    def _headers(self, headers):
+        h = dict(headers or {})
+        if self.token:
+            h.setdefault("Authorization", f"Bearer {self.token}")
+        return h
+
+    def get(self, path, headers=None, **kw):
+        return self.client.get(path, headers=self._headers(headers), **kw)
+
+    def post(self, path, json=None, headers=None, **kw):
+        return self.client.post(path, json=json, headers=self._headers(headers), **kw)
+
+    def delete(self, path, headers=None, **kw):
+        return self.client.delete(path, headers=self._headers(headers), **kw)
+
+    def case(self, case_id):
+        r = self.get(f"/api/v1/cases/{case_id}")
+        assert r.status_code == 200, r.get_json()
+        return r.get_json()
+
+    def act(self, case_id, action, body=None, version=None, expect=200):
+        if version is None:
+            version = self.case(case_id)["version"]
+        r = self.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body or {},
+                      headers={"If-Match": f'"{version}"'})
+        assert r.status_code == expect, (action, r.status_code, r.get_json())
+        return r.get_json()
+
+    def report(self, body=None, key=None, expect=201, **overrides):
+        payload = {"category_code": "0701", "description": "exposed garbage", "lon": 121.46, "lat": 31.22,
+                   "accuracy_m": 5, "observed_at": "2026-11-26T09:00:00+08:00", "urgency": "B"}
+        payload.update(body or {})
+        payload.update(overrides)
+        r = self.post("/api/v1/reports", json=payload, headers={"Idempotency-Key": key or str(uuid.uuid4())})
+        assert r.status_code == expect, r.get_json()
+        return r.get_json()
+
+    def photo(self, case_id, kind, data=None, key=None, expect=201):
+        r = self.post(f"/api/v1/cases/{case_id}/photos", data={"kind": kind,
+                      "file": (io.BytesIO(data or png()), "p.png")},
+                      headers={"Idempotency-Key": key or str(uuid.uuid4())}, content_type="multipart/form-data")
+        assert r.status_code == expect, r.get_json()
+        return r.get_json()
+
+
+def png(color=None, size=(32, 32)) -> bytes:
+    """A small real PNG, different for every call unless a colour is given."""
+    from PIL import Image
+    n = next(_counter)
+    img = Image.new("RGB", size, color or ((n * 37) % 256, (n * 91) % 256, (n * 13) % 256))
+    img.putpixel((0, 0), (n % 256, (n // 256) % 256, 7))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def block_geojson(district: str, x0=121.30, y0=31.10, n=3, d=0.001) -> dict:
+    """An n×n block of square grids for a district of its own (street 001, community 001)."""
+    feats = []
+    for j in range(n):
+        for i in range(n):
+            x, y = x0 + i * d, y0 - j * d
+            ring = [[x, y - d], [x + d, y - d], [x + d, y], [x, y], [x, y - d]]
+            feats.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+                          "properties": {"code": f"{district}001001{j * n + i + 1:03d}", "name": f"g{j * n + i + 1}"}})
+    return {"type": "FeatureCollection", "features": feats}
