@@ -40,6 +40,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .catalog.routes import blp as catalog_blp
     from .grids.routes import blp as grids_blp
     from .kpis.routes import blp as kpis_blp
+    from .maps.routes import blp as maps_blp
     from .open311.routes import blp as open311_blp
     from .patrols.routes import blp as patrols_blp
     from .photos.routes import blp as photos_blp
@@ -48,6 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     for blp in (auth_blp, grids_blp, catalog_blp, teams_blp, cases_blp, photos_blp, patrols_blp, kpis_blp,
                 open311_blp):
         api.register_blueprint(blp, url_prefix="/api/v1")
+    api.register_blueprint(maps_blp, url_prefix="/api/v1")
 
     # the action bodies are validated by hand (one schema per action): document them all
     from .cases.schemas import ACTION_SCHEMAS

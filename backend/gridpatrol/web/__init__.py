@@ -1,4 +1,5 @@
-"""The browser apps, served by the backend itself (no CDN): the field client at /field/."""
+"""The browser apps, served by the backend itself (no CDN): the field client at /field/ and the
+desk console (dispatch, supervision, administration) at /console/."""
 import hashlib
 import json
 import re
@@ -7,6 +8,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, jsonify, redirect, send_from_directory
 
 FIELD_DIR = Path(__file__).resolve().parents[3] / "field_client"
+CONSOLE_DIR = Path(__file__).resolve().parents[3] / "console"
 _MANIFEST = re.compile(r"/\*MANIFEST\*/.*?/\*END\*/", re.S)
 _cache: dict = {}
 
@@ -72,4 +74,31 @@ def field(path: str = "index.html"):
     if path == "index.html":
         # the shell must be revalidated so a new version is found
         response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def _console_root() -> Path:
+    return Path(current_app.config.get("CONSOLE_DIR") or CONSOLE_DIR)
+
+
+@bp.get("/console")
+def console_slash():
+    return redirect("/console/")
+
+
+@bp.get("/console/config.json")
+def console_config():
+    """Deployment settings the console needs before sign-in (the base map's tile URL, if any)."""
+    response = jsonify(tile_url=current_app.config.get("TILE_URL") or None)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.get("/console/")
+@bp.get("/console/<path:path>")
+def console(path: str = "index.html"):
+    # no service worker here (a desk app is online): every file is revalidated, so a new version
+    # is picked up at the next load
+    response = send_from_directory(_console_root(), path, max_age=0)
+    response.headers["Cache-Control"] = "no-cache"
     return response

@@ -1,0 +1,170 @@
+"""Vector tiles as read models: one SQL statement per tile, made by PostGIS.
+
+The grid layer is a choropleth: each unit grid with the number of cases in it that pass the map's
+filters and how many of those are overdue. Zoomed out (below GRID_MIN_ZOOM) a tile would hold tens
+of thousands of grids a few pixels wide, so grids are summed into square bins instead (`bins`). The
+case layer is points from CASE_POINT_ZOOM, clusters below it (counts per cell of the tile).
+Both are cut to the caller's scope like every list: a grid or case outside it is not in any tile.
+"""
+from sqlalchemy import text
+
+from ..cases.states import OPEN
+from ..core.authz import case_scope_sql, like_patterns
+from ..extensions import db
+
+EXTENT = 4096  # tile coordinate units per tile side
+TILE_PX = 256  # the tile's side on screen at its own zoom, which fixes the size of bins and clusters
+GRID_MIN_ZOOM = 13  # grids as polygons from here (about 5 px wide); square bins below
+GRID_NAME_ZOOM = 14  # grid names in the tile from here (they are most of a tile's bytes)
+CASE_POINT_ZOOM = 16  # single case points from here; clusters below
+BIN_PX = 8
+CLUSTER_PX = 64
+MAX_ZOOM = 22
+
+_OPEN = ", ".join(f"'{s}'" for s in sorted(OPEN))
+OVERDUE_SQL = f"(c.status IN ({_OPEN}) AND c.status <> 'suspended' AND c.stage_deadline < now())"
+
+_BOUNDS = """
+b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e,
+             ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => :margin), 4326) AS e4326)
+"""
+
+
+def valid_tile(z: int, x: int, y: int) -> bool:
+    return 0 <= z <= MAX_ZOOM and 0 <= x < 2 ** z and 0 <= y < 2 ** z
+
+
+def case_filters(args: dict, scope) -> tuple[str, dict]:
+    """The map's filters as SQL on a cases row `c`, with the caller's scope."""
+    scope_sql, params = case_scope_sql(scope, "c")
+    where = [scope_sql]
+    statuses = args.get("status") or sorted(OPEN)
+    where.append("c.status = ANY(:f_status)")
+    params["f_status"] = list(statuses)
+    for name, column in (("category", "c.category_code"), ("team", "c.lead_team_id"), ("urgency", "c.urgency")):
+        if args.get(name):
+            where.append(f"{column} = ANY(:f_{name})")
+            params[f"f_{name}"] = list(args[name])
+    if args.get("overdue") is not None:
+        where.append(OVERDUE_SQL if args["overdue"] else f"NOT {OVERDUE_SQL}")
+    if args.get("escalated") is not None:
+        where.append("c.escalation_level > 0" if args["escalated"] else "c.escalation_level = 0")
+    if args.get("from"):
+        where.append("c.reported_at >= :f_from")
+        params["f_from"] = args["from"]
+    if args.get("to"):
+        where.append("c.reported_at < :f_to")
+        params["f_to"] = args["to"]
+    return " AND ".join(f"({w})" for w in where), params
+
+
+def _params(z, x, y, scope, margin_px=0) -> dict:
+    return {"z": z, "x": x, "y": y, "margin": margin_px / TILE_PX, "patterns": like_patterns(scope)}
+
+
+def grids_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
+    """Layer `grids` (code, name from GRID_NAME_ZOOM, cases, overdue) or, zoomed out, layer `bins`
+    (grids, cases, overdue per square of BIN_PX pixels)."""
+    filters, params = case_filters(args, scope)
+    buffer = 64
+    params.update(_params(z, x, y, scope, margin_px=buffer * TILE_PX / EXTENT))
+    counts = f"""
+    n AS (SELECT c.grid_code, count(*) AS cases, count(*) FILTER (WHERE {OVERDUE_SQL}) AS overdue
+          FROM cases c WHERE c.grid_code IN (SELECT code FROM g) AND {filters} GROUP BY c.grid_code)
+    """
+    if z >= GRID_MIN_ZOOM:
+        name = "g.name" if z >= GRID_NAME_ZOOM else "NULL::text"
+        sql = f"""
+        WITH {_BOUNDS},
+        g AS (SELECT g.code, g.name, g.geom FROM grids g, b
+              WHERE g.geom && b.e4326 AND g.code LIKE ANY(:patterns)),
+        {counts},
+        t AS (SELECT g.code, {name} AS name, coalesce(n.cases, 0)::int AS cases, coalesce(n.overdue, 0)::int AS overdue,
+                     ST_AsMVTGeom(ST_Transform(g.geom, 3857), b.e, {EXTENT}, {buffer}, true) AS geom
+              FROM g CROSS JOIN b LEFT JOIN n ON n.grid_code = g.code)
+        SELECT ST_AsMVT(t, 'grids', {EXTENT}, 'geom') FROM t WHERE geom IS NOT NULL
+        """
+    else:
+        cell = EXTENT * BIN_PX // TILE_PX
+        params["margin"] = 0
+        sql = f"""
+        WITH {_BOUNDS},
+        g AS (SELECT g.code, ST_AsMVTGeom(ST_Transform(ST_Centroid(g.geom), 3857), b.e, {EXTENT}, 0, true) AS p
+              FROM grids g, b WHERE g.geom && b.e4326 AND g.code LIKE ANY(:patterns)),
+        {counts},
+        cells AS (SELECT floor(ST_X(g.p) / {cell})::int AS i, floor(ST_Y(g.p) / {cell})::int AS j,
+                         count(*)::int AS grids, coalesce(sum(n.cases), 0)::int AS cases,
+                         coalesce(sum(n.overdue), 0)::int AS overdue
+                  FROM g LEFT JOIN n ON n.grid_code = g.code WHERE g.p IS NOT NULL GROUP BY 1, 2),
+        t AS (SELECT grids, cases, overdue,
+                     ST_MakeEnvelope(i * {cell}, j * {cell}, (i + 1) * {cell}, (j + 1) * {cell}) AS geom FROM cells)
+        SELECT ST_AsMVT(t, 'bins', {EXTENT}, 'geom') FROM t
+        """
+    return bytes(db.session.execute(text(sql), params).scalar_one() or b"")
+
+
+def cases_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
+    """Layer `cases`: points (id, number, status, category_code, urgency, escalation_level, overdue)
+    from CASE_POINT_ZOOM; below it clusters (count, overdue, escalated, and the point's fields when
+    the cluster holds one case)."""
+    filters, params = case_filters(args, scope)
+    params.update(_params(z, x, y, scope))
+    points = f"""
+    WITH {_BOUNDS},
+    c AS (SELECT c.id, c.number, c.status, c.category_code, c.urgency, c.escalation_level,
+                 {OVERDUE_SQL} AS overdue,
+                 ST_AsMVTGeom(ST_Transform(c.location, 3857), b.e, {EXTENT}, 0, true) AS geom
+          FROM cases c, b WHERE c.location && b.e4326 AND {filters})
+    """
+    if z >= CASE_POINT_ZOOM:
+        sql = points + f"SELECT ST_AsMVT(c, 'cases', {EXTENT}, 'geom') FROM c WHERE geom IS NOT NULL"
+    else:
+        # cells counted in metres of the tile's own projection: one ST_AsMVTGeom per cluster, not per case
+        fraction = CLUSTER_PX / TILE_PX
+        sql = f"""
+        WITH {_BOUNDS},
+        c AS (SELECT c.id, c.number, c.status, c.category_code, c.escalation_level, {OVERDUE_SQL} AS overdue,
+                     ST_Transform(c.location, 3857) AS g
+              FROM cases c, b WHERE c.location && b.e4326 AND {filters}),
+        k AS (SELECT count(*)::int AS count, count(*) FILTER (WHERE overdue)::int AS overdue,
+                     max(escalation_level) AS escalated,
+                     CASE WHEN count(*) = 1 THEN min(id) END AS id,
+                     CASE WHEN count(*) = 1 THEN min(number) END AS number,
+                     CASE WHEN count(*) = 1 THEN min(status) END AS status,
+                     CASE WHEN count(*) = 1 THEN min(category_code) END AS category_code,
+                     ST_AsMVTGeom(ST_Centroid(ST_Collect(c.g)), b.e, {EXTENT}, 0, true) AS geom
+              FROM c, b
+              WHERE ST_X(c.g) >= ST_XMin(b.e) AND ST_X(c.g) < ST_XMax(b.e)
+                AND ST_Y(c.g) > ST_YMin(b.e) AND ST_Y(c.g) <= ST_YMax(b.e)
+              GROUP BY b.e, floor((ST_X(c.g) - ST_XMin(b.e)) / ((ST_XMax(b.e) - ST_XMin(b.e)) * {fraction})),
+                       floor((ST_YMax(b.e) - ST_Y(c.g)) / ((ST_YMax(b.e) - ST_YMin(b.e)) * {fraction})))
+        SELECT ST_AsMVT(k, 'cases', {EXTENT}, 'geom') FROM k WHERE geom IS NOT NULL
+        """
+    return bytes(db.session.execute(text(sql), params).scalar_one() or b"")
+
+
+def extent(scope) -> dict:
+    """The bounding box of the grids in scope (where a map opens) and how many there are."""
+    row = db.session.execute(text("""
+        SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), n
+        FROM (SELECT ST_Extent(geom) AS e, count(*) AS n FROM grids WHERE code LIKE ANY(:patterns)) s
+    """), {"patterns": like_patterns(scope)}).one()
+    bbox = None if row[0] is None else [round(float(v), 7) for v in row[:4]]
+    return {"bbox": bbox, "grids": row[4]}
+
+
+def areas(scope) -> list[dict]:
+    """Districts, streets and communities in scope, and the coarser ones containing the scope."""
+    rows = db.session.execute(text("""
+        SELECT code, level, name, name_en, parent_code FROM admin_areas a
+        WHERE a.code LIKE ANY(:patterns) OR EXISTS (SELECT 1 FROM unnest(CAST(:scope AS text[])) s
+                                                   WHERE s LIKE a.code || '%')
+        ORDER BY code
+    """), {"patterns": like_patterns(scope), "scope": list(scope)}).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def grid_names(codes: list[str], scope) -> dict[str, str]:
+    return dict(db.session.execute(text(
+        "SELECT code, name FROM grids WHERE code = ANY(:codes) AND code LIKE ANY(:patterns)"),
+        {"codes": list(codes), "patterns": like_patterns(scope)}).all())

@@ -1,0 +1,384 @@
+"""Vector tiles of the map (ST_AsMVT): grids with their case counts under the map's filters, square
+bins when zoomed out, case points and clusters; scope, errors, ETag; and the map's lookups.
+
+The tiles are read back with a small Mapbox Vector Tile decoder below (protocol buffers by hand),
+so the test checks what a client gets: layers, properties and where the geometry lands.
+"""
+import math
+import struct
+
+import pytest
+from sqlalchemy import text
+
+EXTENT = 4096
+
+
+# ------------------------------------------------------------------ a small MVT reader
+
+def _varint(buf, i):
+    shift = result = 0
+    while True:
+        b = buf[i]
+        i += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, i
+        shift += 7
+
+
+def _fields(buf):
+    i = 0
+    while i < len(buf):
+        key, i = _varint(buf, i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _varint(buf, i)
+        elif wire == 2:
+            n, i = _varint(buf, i)
+            value, i = buf[i:i + n], i + n
+        elif wire == 1:
+            value, i = buf[i:i + 8], i + 8
+        elif wire == 5:
+            value, i = buf[i:i + 4], i + 4
+        else:
+            raise ValueError(f"wire type {wire}")
+        yield field, value
+
+
+def _packed(buf):
+    out, i = [], 0
+    while i < len(buf):
+        v, i = _varint(buf, i)
+        out.append(v)
+    return out
+
+
+def _value(buf):
+    for field, v in _fields(buf):
+        if field == 1:
+            return bytes(v).decode()
+        if field == 2:
+            return struct.unpack("<f", v)[0]
+        if field == 3:
+            return struct.unpack("<d", v)[0]
+        if field in (4, 5):
+            return v
+        if field == 6:
+            return (v >> 1) ^ -(v & 1)
+        if field == 7:
+            return bool(v)
+    return None
+
+
+def _geometry(cmds):
+    parts, x, y, i = [], 0, 0, 0
+    while i < len(cmds):
+        cmd, count = cmds[i] & 7, cmds[i] >> 3
+        i += 1
+        if cmd in (1, 2):
+            for _ in range(count):
+                dx, dy = cmds[i], cmds[i + 1]
+                i += 2
+                x += (dx >> 1) ^ -(dx & 1)
+                y += (dy >> 1) ^ -(dy & 1)
+                if cmd == 1:
+                    parts.append([])
+                parts[-1].append((x, y))
+    return parts
+
+
+def decode(data: bytes) -> dict:
+    """{layer name: [{"type", "props", "parts"}]} (parts: lists of (x, y) in tile units)."""
+    layers = {}
+    for field, layer in _fields(data):
+        if field != 3:
+            continue
+        name, keys, values, raw = None, [], [], []
+        for f, v in _fields(layer):
+            if f == 1:
+                name = bytes(v).decode()
+            elif f == 2:
+                raw.append(v)
+            elif f == 3:
+                keys.append(bytes(v).decode())
+            elif f == 4:
+                values.append(_value(v))
+            elif f == 5:
+                assert v == EXTENT
+        features = []
+        for fb in raw:
+            feat = {"props": {}, "type": None, "parts": []}
+            for f, v in _fields(fb):
+                if f == 2:
+                    tags = _packed(v)
+                    feat["props"].update({keys[k]: values[val] for k, val in zip(tags[::2], tags[1::2])})
+                elif f == 3:
+                    feat["type"] = v
+                elif f == 4:
+                    feat["parts"] = _geometry(_packed(v))
+            features.append(feat)
+        layers[name] = features
+    return layers
+
+
+# ------------------------------------------------------------------ tile arithmetic
+
+def tile_of(lon, lat, z):
+    n = 2 ** z
+    x = (lon + 180) / 360 * n
+    y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
+    return int(x), int(y)
+
+
+def lonlat_of(z, x, y, ux, uy):
+    """A point of tile (z, x, y) in tile units → lon, lat."""
+    n = 2 ** z
+    fx, fy = x + ux / EXTENT, y + uy / EXTENT
+    lon = fx / n * 360 - 180
+    lat = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * fy / n))))
+    return lon, lat
+
+
+def tiles_over(bbox, z):
+    x0, y1 = tile_of(bbox[0], bbox[1], z)
+    x1, y0 = tile_of(bbox[2], bbox[3], z)
+    return [(z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+
+
+def district_bbox(district, margin=0.0002):
+    lons = [district["point"](i)[0] for i in range(9)]
+    lats = [district["point"](i)[1] for i in range(9)]
+    d = district["d"] / 2 + margin
+    return (min(lons) - d, min(lats) - d, max(lons) + d, max(lats) + d)
+
+
+def get_tile(api, kind, z, x, y, query="", expect=200):
+    r = api.get(f"/api/v1/tiles/{kind}/{z}/{x}/{y}.mvt{query}")
+    assert r.status_code == expect, (r.status_code, r.get_data()[:300])
+    return r
+
+
+def layer_over(api, kind, layer, bbox, z, query=""):
+    """The features of one layer in every tile over a bbox, with their tile."""
+    out = []
+    for z_, x, y in tiles_over(bbox, z):
+        r = get_tile(api, kind, z_, x, y, query)
+        assert r.headers["Content-Type"] == "application/vnd.mapbox-vector-tile"
+        for f in decode(r.get_data()).get(layer, []):
+            f["tile"] = (z_, x, y)
+            out.append(f)
+    return out
+
+
+def grids_over(api, district, z=15, query=""):
+    by_code = {}
+    for f in layer_over(api, "grids", "grids", district_bbox(district), z, query):
+        by_code.setdefault(f["props"]["code"], f)
+    return {c: f for c, f in by_code.items() if c.startswith(district["code"])}
+
+
+def _sql(app, statement, **params):
+    from gridpatrol.extensions import db
+    with app.app_context():
+        db.session.execute(text(statement), params)
+        db.session.commit()
+
+
+@pytest.fixture
+def map_world(make_user, make_team, district):
+    """A district with: grid 0 — two open cases (one overdue), grid 4 — one case of another category,
+    grid 8 — one rejected case. A dispatcher and a supervisor of the district."""
+    scope = [district["code"]]
+    inspector = make_user("inspector", scope=scope)
+    dispatcher = make_user("dispatcher", scope=scope)
+    team = make_team(area_codes=scope)
+    a = inspector.report(lon=district["point"](0)[0], lat=district["point"](0)[1], category_code="0701")
+    b = inspector.report(lon=district["point"](0)[0] + 0.0001, lat=district["point"](0)[1], category_code="0701")
+    c = inspector.report(lon=district["point"](4)[0], lat=district["point"](4)[1], category_code="0101")
+    d = inspector.report(lon=district["point"](8)[0], lat=district["point"](8)[1], category_code="0701")
+    dispatcher.act(d["id"], "reject", {"reason": "no"})
+    dispatcher.act(c["id"], "register", {})
+    dispatcher.act(c["id"], "dispatch", {"team_id": team})
+    return {"district": district, "inspector": inspector, "dispatcher": dispatcher, "team": team,
+            "supervisor": make_user("supervisor", scope=scope), "cases": (a, b, c, d)}
+
+
+def test_grid_tiles_hold_every_grid_with_its_open_and_overdue_cases(app, map_world):
+    district, (a, b, c, d) = map_world["district"], map_world["cases"]
+    _sql(app, "UPDATE cases SET stage_deadline = now() - interval '1 hour' WHERE id = :id", id=a["id"])
+    grids = grids_over(map_world["supervisor"], district)
+    assert sorted(grids) == district["grids"]
+    counts = {code: (f["props"]["cases"], f["props"]["overdue"]) for code, f in grids.items()}
+    g = district["grids"]
+    assert counts[g[0]] == (2, 1)
+    assert counts[g[4]] == (1, 0)
+    assert counts[g[8]] == (0, 0), "a rejected case is not open"
+    assert all(counts[c] == (0, 0) for c in g if c not in (g[0], g[4], g[8]))
+    assert grids[g[0]]["props"]["name"] == "g1"
+    assert all(f["type"] == 3 for f in grids.values())
+
+
+def test_grid_polygons_land_where_the_grids_are(map_world):
+    district = map_world["district"]
+    for i, (code, f) in enumerate(sorted(grids_over(map_world["supervisor"], district, z=16).items())):
+        z, x, y = f["tile"]
+        ring = f["parts"][0]
+        lon = sum(lonlat_of(z, x, y, ux, uy)[0] for ux, uy in ring[:-1]) / (len(ring) - 1)
+        lat = sum(lonlat_of(z, x, y, ux, uy)[1] for ux, uy in ring[:-1]) / (len(ring) - 1)
+        want_lon, want_lat = district["point"](i)
+        # a polygon cut at the tile's buffer edge has its centre moved, never out of its grid
+        assert abs(lon - want_lon) < district["d"] / 2 and abs(lat - want_lat) < district["d"] / 2, (code, lon, lat)
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("?category=0701", {0: (2, 0), 4: (0, 0), 8: (0, 0)}),
+    ("?category=0101", {0: (0, 0), 4: (1, 0), 8: (0, 0)}),
+    ("?status=rejected", {0: (0, 0), 4: (0, 0), 8: (1, 0)}),
+    ("?status=reported,dispatched,rejected", {0: (2, 0), 4: (1, 0), 8: (1, 0)}),
+    ("?escalated=true", {0: (0, 0), 4: (0, 0), 8: (0, 0)}),
+])
+def test_grid_counts_follow_the_map_filters(map_world, query, expected):
+    grids = grids_over(map_world["dispatcher"], map_world["district"], query=query)
+    g = map_world["district"]["grids"]
+    assert {i: (grids[g[i]]["props"]["cases"], grids[g[i]]["props"]["overdue"]) for i in expected} == expected
+
+
+def test_team_and_period_filters(map_world):
+    world = map_world
+    g = world["district"]["grids"]
+    by_team = grids_over(world["dispatcher"], world["district"], query=f"?team={world['team']}")
+    assert [by_team[g[i]]["props"]["cases"] for i in (0, 4)] == [0, 1]
+    future = grids_over(world["dispatcher"], world["district"], query="?from=2099-01-01T00:00:00%2B08:00")
+    assert sum(f["props"]["cases"] for f in future.values()) == 0
+    past = grids_over(world["dispatcher"], world["district"], query="?to=2099-01-01T00:00:00%2B08:00")
+    assert sum(f["props"]["cases"] for f in past.values()) == 3
+
+
+def test_overdue_filter_keeps_only_overdue_cases(app, map_world):
+    a = map_world["cases"][0]
+    _sql(app, "UPDATE cases SET stage_deadline = now() - interval '1 hour' WHERE id = :id", id=a["id"])
+    grids = grids_over(map_world["dispatcher"], map_world["district"], query="?overdue=true")
+    assert sum(f["props"]["cases"] for f in grids.values()) == 1
+    assert grids[map_world["district"]["grids"][0]]["props"]["overdue"] == 1
+
+
+def test_zoomed_out_grids_are_summed_into_bins(map_world):
+    district = map_world["district"]
+    bins = layer_over(map_world["supervisor"], "grids", "bins", district_bbox(district), 8)
+    # the supervisor's scope is this district: its 3×3 block is under one or a few 8-pixel bins
+    assert sum(b["props"]["grids"] for b in bins) == 9
+    assert sum(b["props"]["cases"] for b in bins) == 3
+    assert all(b["type"] == 3 for b in bins)
+    z = 8
+    x, y = tile_of(*district["point"](4), z)
+    r = get_tile(map_world["supervisor"], "grids", z, x, y)
+    assert "grids" not in decode(r.get_data()), "no single grids at zoom 8"
+
+
+def test_case_points_from_zoom_16(map_world):
+    world = map_world
+    a, b, c, d = world["cases"]
+    points = layer_over(world["dispatcher"], "cases", "cases", district_bbox(world["district"]), 17)
+    ids = sorted(p["props"]["id"] for p in points)
+    assert ids == sorted([a["id"], b["id"], c["id"]])
+    p = next(p for p in points if p["props"]["id"] == c["id"])
+    assert p["type"] == 1
+    assert p["props"]["status"] == "dispatched" and p["props"]["category_code"] == "0101"
+    assert p["props"]["number"] == c["number"]
+    z, x, y = p["tile"]
+    lon, lat = lonlat_of(z, x, y, *p["parts"][0][0])
+    want = world["district"]["point"](4)
+    assert abs(lon - want[0]) < 1e-4 and abs(lat - want[1]) < 1e-4
+
+
+def test_case_clusters_below_zoom_16_count_every_case(map_world):
+    world = map_world
+    clusters = layer_over(world["dispatcher"], "cases", "cases", district_bbox(world["district"]), 12)
+    assert sum(c["props"]["count"] for c in clusters) == 3
+    single = [c for c in clusters if c["props"]["count"] == 1]
+    assert all("id" in c["props"] and "number" in c["props"] for c in single)
+    assert all("id" not in c["props"] for c in clusters if c["props"]["count"] > 1)
+
+
+def test_tiles_are_cut_to_the_scope(make_user, map_world):
+    outsider = make_user("supervisor", scope=["310199"])
+    grids = grids_over(outsider, map_world["district"])
+    assert grids == {}
+    points = layer_over(outsider, "cases", "cases", district_bbox(map_world["district"]), 17)
+    assert points == []
+    assert layer_over(outsider, "cases", "cases", district_bbox(map_world["district"]), 9) == []
+    assert layer_over(outsider, "grids", "bins", district_bbox(map_world["district"]), 9) == []
+
+
+def test_a_community_scope_sees_only_its_grids(make_user, app, district):
+    # grids of one community: the district fixture puts all nine in community 001
+    user = make_user("dispatcher", scope=[district["code"] + "001001"])
+    assert len(grids_over(user, district)) == 9
+    other = make_user("dispatcher", scope=[district["code"] + "001002"])
+    assert grids_over(other, district) == {}
+
+
+def test_tile_errors(map_world, anon):
+    api = map_world["dispatcher"]
+    get_tile(api, "grids", 3, 8, 0, expect=404)
+    get_tile(api, "grids", 23, 0, 0, expect=404)
+    get_tile(api, "cases", 5, 0, 40, expect=404)
+    get_tile(api, "grids", 14, 1, 1, "?status=nonsense", expect=422)
+    get_tile(api, "grids", 14, 1, 1, "?category=12", expect=422)
+    get_tile(api, "grids", 14, 1, 1, "?team=0", expect=422)
+    get_tile(anon, "grids", 14, 1, 1, expect=401)
+    r = get_tile(api, "grids", 14, 1, 1)
+    assert r.get_data() == b"" and r.status_code == 200
+
+
+def test_an_unchanged_tile_is_a_304_and_a_changed_one_is_not(map_world):
+    world = map_world
+    z = 12
+    x, y = tile_of(*world["district"]["point"](4), z)
+    first = get_tile(world["dispatcher"], "grids", z, x, y)
+    etag = first.headers["ETag"]
+    assert first.headers["Cache-Control"] == "private, no-cache"
+    again = world["dispatcher"].get(f"/api/v1/tiles/grids/{z}/{x}/{y}.mvt", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    world["inspector"].report(lon=world["district"]["point"](4)[0], lat=world["district"]["point"](4)[1])
+    changed = world["dispatcher"].get(f"/api/v1/tiles/grids/{z}/{x}/{y}.mvt", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+
+
+def test_tiles_are_gzipped_when_asked(make_user):
+    import gzip
+    user = make_user("supervisor", scope=["310199"])
+    x1, y1, x2, y2 = user.get("/api/v1/map/extent").get_json()["bbox"]
+    z = 14
+    x, y = tile_of((x1 + x2) / 2, (y1 + y2) / 2, z)
+    plain = get_tile(user, "grids", z, x, y)
+    assert len(plain.get_data()) > 10_000  # hundreds of the demo district's grids
+    r = user.get(f"/api/v1/tiles/grids/{z}/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip"})
+    assert r.headers.get("Content-Encoding") == "gzip"
+    assert len(r.get_data()) < len(plain.get_data()) / 2
+    assert gzip.decompress(r.get_data()) == plain.get_data()
+
+
+def test_map_extent_areas_and_grid_names(make_user, district):
+    user = make_user("dispatcher", scope=[district["code"]])
+    extent = user.get("/api/v1/map/extent").get_json()
+    assert extent["grids"] == 9
+    x1, y1, x2, y2 = extent["bbox"]
+    assert x1 == pytest.approx(district["point"](0)[0] - district["d"] / 2)
+    assert y2 == pytest.approx(district["point"](0)[1] + district["d"] / 2)
+    areas = user.get("/api/v1/map/areas").get_json()["items"]
+    assert {a["code"] for a in areas} == {district["code"], district["code"] + "001", district["code"] + "001001"}
+    names = user.get(f"/api/v1/map/grid-names?codes={district['grids'][0]},{district['grids'][1]},310199001001001")
+    assert names.get_json()["names"] == {district["grids"][0]: "g1", district["grids"][1]: "g2"}
+    assert user.get("/api/v1/map/grid-names?codes=12").status_code == 422
+
+
+def test_the_demo_district_at_the_zoom_a_desk_map_opens(make_user):
+    """The demo district's 2,002 grids: every one of them in the tiles that cover it at zoom 14."""
+    user = make_user("supervisor", scope=["310199"])
+    extent = user.get("/api/v1/map/extent").get_json()
+    bbox = extent["bbox"]
+    codes = set()
+    for z, x, y in tiles_over(bbox, 14):
+        codes.update(f["props"]["code"] for f in decode(get_tile(user, "grids", z, x, y).get_data()).get("grids", []))
+    assert len(codes) == extent["grids"] >= 2002
