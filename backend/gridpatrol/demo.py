@@ -120,6 +120,10 @@ _PATHS = [
 ]
 
 
+# how old, at most, a demo case that stopped at this step may be (days)
+_AGE_DAYS = {"report": 0.3, "register": 0.6, "dispatch": 3, "accept": 8, "return": 1, "suspend": 20, "handle": 1}
+
+
 def _cases(users, team_rows, n_cases, rnd):
     inspectors = [u for u in users.values() if "inspector" in u.roles]
     dispatcher = users["dispatcher"]
@@ -137,8 +141,10 @@ def _cases(users, team_rows, n_cases, rnd):
     open_parents = []
     for i in range(n_cases):
         path = rnd.choice(paths)
-        t = now - timedelta(days=rnd.uniform(0.3, 60))
-        t = t.replace(hour=rnd.randrange(0, 10), minute=rnd.randrange(60))  # 08:00–18:00 Beijing time
+        # work still waiting is recent, as in a working office; finished work spreads over 60 days
+        t = now - timedelta(days=rnd.uniform(0.02, _AGE_DAYS.get(path[-1], 60)))
+        if now - t > timedelta(days=1):
+            t = t.replace(hour=rnd.randrange(0, 10), minute=rnd.randrange(60))  # 08:00–18:00 Beijing time
         inspector = rnd.choice(inspectors)
         category = rnd.choice(categories)
         p = rnd.choice(points)
