@@ -40,7 +40,7 @@ def create_user(username, password, roles, scope, teams, display_name):
 
     try:
         body = UserIn().load({"username": username, "password": password, "roles": list(roles), "scope": list(scope),
-                              "team_ids": list(teams), **({"display_name": display_name} if display_name else {})})
+                              "team_ids": list(teams), "display_name": display_name or username})
         user = services.create_user(**body)
         db.session.commit()
     except ValidationError as exc:

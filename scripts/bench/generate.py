@@ -1,0 +1,111 @@
+"""Fill a fresh gridpatrol_bench database: 100,000 unit grids and 100k (--quick) or 1M cases.
+
+Usage: python scripts/bench/generate.py [--quick] [--dsn postgresql://postgres@127.0.0.1:54329/gridpatrol_bench]
+
+The database is dropped and re-created, migrated with `gridpatrol db upgrade`, given the catalog and
+calendar through the product's own loaders, one inspector account, then grids, cases and events
+made set-based in SQL (INSERT ... SELECT generate_series). case_events is written through its
+BEFORE INSERT hash-chain trigger, which stays in place.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+SQL = Path(__file__).resolve().parent / "sql"
+BENCH_USER, BENCH_PASSWORD = "bench", "Bench-pass-2026"
+DISTRICTS = ["310201", "310202", "310203", "310204"]
+
+
+def step(label, fn, timings):
+    t = time.perf_counter()
+    fn()
+    timings[label] = round(time.perf_counter() - t, 2)
+    print(f"  {label:<28} {timings[label]:8.2f} s", flush=True)
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="100k cases instead of 1M")
+    ap.add_argument("--dsn", default=os.environ.get("BENCH_DSN",
+                                                    "postgresql://postgres@127.0.0.1:54329/gridpatrol_bench"))
+    args = ap.parse_args(argv)
+    n_cases = 100_000 if args.quick else 1_000_000
+    dbname = args.dsn.rsplit("/", 1)[1]
+    if dbname != "gridpatrol_bench":
+        sys.exit("refusing: the bench database must be named gridpatrol_bench")
+    admin_dsn = args.dsn.rsplit("/", 1)[0] + "/postgres"
+    timings = {}
+
+    def recreate():
+        with psycopg.connect(admin_dsn, autocommit=True) as c:
+            c.execute("DROP DATABASE IF EXISTS gridpatrol_bench WITH (FORCE)")
+            c.execute("CREATE DATABASE gridpatrol_bench")
+
+    env = {**os.environ, "DATABASE_URL": args.dsn.replace("postgresql://", "postgresql+psycopg://", 1)}
+
+    def migrate():
+        subprocess.run(["gridpatrol", "db", "upgrade"], env=env, cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def reference():
+        code = (
+            "import json, pathlib\n"
+            "from gridpatrol import create_app\n"
+            "from gridpatrol.catalog import services as catalog\n"
+            "from gridpatrol.extensions import db\n"
+            f"g = pathlib.Path({str(ROOT / 'geodata')!r})\n"
+            "app = create_app()\n"
+            "with app.app_context():\n"
+            "    catalog.load_catalog(json.loads((g / 'catalog.json').read_text()))\n"
+            "    catalog.load_calendar(json.loads((g / 'calendar.json').read_text()))\n"
+            "    db.session.commit()\n")
+        subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True)
+
+    def areas_and_grids():
+        with psycopg.connect(args.dsn) as c:
+            c.execute((SQL / "grids.sql").read_text())
+
+    def user():
+        subprocess.run(["gridpatrol", "create-user", "--username", BENCH_USER, "--password", BENCH_PASSWORD,
+                        "--role", "inspector", "--role", "dispatcher", "--display-name", "Bench inspector", *sum((["--scope", d] for d in DISTRICTS), [])],
+                       env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+    def cases():
+        with psycopg.connect(args.dsn) as c:
+            c.execute((SQL / "cases.sql").read_text().replace(":n_cases", str(n_cases)))
+
+    def events():
+        with psycopg.connect(args.dsn) as c:
+            c.execute((SQL / "events.sql").read_text())
+
+    def analyze():
+        with psycopg.connect(args.dsn, autocommit=True) as c:
+            c.execute("VACUUM ANALYZE")
+
+    print(f"generating gridpatrol_bench: 100000 grids, {n_cases} cases", flush=True)
+    for label, fn in (("create database", recreate), ("gridpatrol db upgrade", migrate),
+                      ("catalog + calendar", reference), ("admin areas + grids", areas_and_grids),
+                      ("bench user", user), ("cases", cases), ("events (with triggers)", events),
+                      ("vacuum analyze", analyze)):
+        step(label, fn, timings)
+    with psycopg.connect(args.dsn) as c:
+        counts = {t: c.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                  for t in ("admin_areas", "grids", "cases", "case_events")}
+        counts["open_cases"] = c.execute(
+            "SELECT count(*) FROM cases WHERE status NOT IN ('closed','rejected','merged')").fetchone()[0]
+        counts["vertices_min_max"] = list(c.execute(
+            "SELECT min(ST_NPoints(geom)), max(ST_NPoints(geom)) FROM grids").fetchone())
+        counts["invalid_grids"] = c.execute("SELECT count(*) FROM grids WHERE NOT ST_IsValid(geom)").fetchone()[0]
+    print("  " + json.dumps(counts), flush=True)
+    return {"timings_s": timings, "counts": counts, "n_cases": n_cases}
+
+
+if __name__ == "__main__":
+    main()
