@@ -33,6 +33,8 @@ class ReportIn(Schema):
     # how the position was taken, recorded as flags: "pin" placed on the map, "poor_accuracy" accepted
     location_flags = fields.List(fields.String(validate=validate.OneOf(["pin", "poor_accuracy"])),
                                  validate=validate.Length(max=2))
+    # a hotline caller's contact, kept for the dispatch centre only
+    contact = fields.Nested(ContactIn, allow_none=True)
     client_time = AwareDateTime()
 
 
