@@ -4,7 +4,7 @@ from flask_smorest import Blueprint
 
 from ..core.authz import current_user, requires
 from . import services
-from .schemas import TokenOut, TokenRequest, UserIn, UserOut
+from .schemas import TokenOut, TokenRequest, UserAdminOut, UserIn, UserList, UserOut, UserPatch, UserQuery
 
 blp = Blueprint("auth", __name__, description="Sign-in, tokens and users")
 
@@ -38,8 +38,33 @@ class MeView(MethodView):
 @blp.route("/users")
 class UsersView(MethodView):
     @requires("admin")
+    @blp.arguments(UserQuery, location="query")
+    @blp.response(200, UserList)
+    def get(self, args):
+        """Users whose scope lies inside the administrator's, by username, paged (admin)"""
+        users, total = services.list_users(current_user(), args.get("role"), args.get("q"), args["page"],
+                                           args["per_page"])
+        return {"items": users, "total": total, "page": args["page"], "per_page": args["per_page"]}
+
+    @requires("admin")
     @blp.arguments(UserIn)
-    @blp.response(201, UserOut)
+    @blp.response(201, UserAdminOut)
     def post(self, body):
         """Create a user (admin)"""
         return services.create_user(actor=current_user(), **body)
+
+
+@blp.route("/users/<int:user_id>")
+class UserView(MethodView):
+    @requires("admin")
+    @blp.response(200, UserAdminOut)
+    def get(self, user_id):
+        """One user the administrator manages (admin)"""
+        return services.get_user(user_id, current_user())
+
+    @requires("admin")
+    @blp.arguments(UserPatch)
+    @blp.response(200, UserAdminOut)
+    def patch(self, body, user_id):
+        """Change a user: only the fields sent (admin). Deactivating or a new password revokes their tokens"""
+        return services.update_user(user_id, current_user(), body)

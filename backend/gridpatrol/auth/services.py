@@ -6,9 +6,9 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import any_, delete, func, or_, select, text, update
 
-from ..core.authz import EVERYWHERE, area_overlaps_scope, code_in_scope
+from ..core.authz import code_in_scope, like_patterns
 from ..core.db import utcnow
 from ..core.errors import Conflict, NotFound, RateLimited, Unauthorized, invalid
 from ..extensions import db
@@ -98,22 +98,12 @@ def revoke(secret: str) -> None:
 
 def create_user(*, username: str, password: str, display_name: str | None, roles: list[str], scope: list[str],
                 team_ids: list[int] = (), grid_codes: list[str] = (), actor: User | None = None) -> User:
-    from ..teams.models import Team
-    from ..teams.services import team_in_scope
-
-    if any(r not in ROLES for r in roles):
-        raise invalid("roles", f"unknown role; roles are {', '.join(ROLES)}")
+    _check_roles(roles)
     if actor is not None:
-        outside = [c for c in scope if not code_in_scope(actor.scope, c) and EVERYWHERE not in actor.scope]
-        if outside:
-            raise invalid("scope", f"outside your own scope: {', '.join(outside)}")
+        _check_scope(scope, actor)
     if db.session.execute(select(User.id).where(func.lower(User.username) == username.lower())).first():
         raise Conflict(f"The username {username!r} is taken", {"username": ["taken"]})
-    teams = list(db.session.execute(select(Team).where(Team.id.in_(list(team_ids)))).scalars()) if team_ids else []
-    if actor is not None:  # a team the admin cannot see does not exist for them
-        teams = [t for t in teams if team_in_scope(t, actor.scope)]
-    if len(teams) != len(set(team_ids)):
-        raise invalid("team_ids", "unknown team")
+    teams = _teams(team_ids, actor)
     _check_grid_codes(grid_codes, scope if actor is not None else None)
     user = User(username=username, password_hash=hash_password(password), display_name=display_name or username,
                 roles=list(dict.fromkeys(roles)), scope=list(dict.fromkeys(scope)), grid_codes=list(grid_codes),
@@ -121,6 +111,32 @@ def create_user(*, username: str, password: str, display_name: str | None, roles
     db.session.add(user)
     db.session.flush()
     return user
+
+
+def _check_roles(roles) -> None:
+    if any(r not in ROLES for r in roles):
+        raise invalid("roles", f"unknown role; roles are {', '.join(ROLES)}")
+
+
+def _check_scope(scope, actor: User) -> None:
+    """An administrator gives only what lies inside their own scope."""
+    outside = [c for c in scope if not code_in_scope(actor.scope, c)]
+    if outside:
+        raise invalid("scope", f"outside your own scope: {', '.join(outside)}")
+
+
+def _teams(team_ids, actor: User | None) -> list:
+    """The teams of `team_ids`; a team the administrator cannot see does not exist for them (422)."""
+    from ..teams.models import Team
+    from ..teams.services import team_in_scope
+
+    teams = list(db.session.execute(select(Team).where(Team.id.in_(list(team_ids)))
+                                    .order_by(Team.id)).scalars()) if team_ids else []
+    if actor is not None:
+        teams = [t for t in teams if team_in_scope(t, actor.scope)]
+    if len(teams) != len(set(team_ids)):
+        raise invalid("team_ids", "unknown team")
+    return teams
 
 
 def _check_grid_codes(grid_codes, scope) -> None:
@@ -136,8 +152,84 @@ def _check_grid_codes(grid_codes, scope) -> None:
         raise invalid("grid_codes", f"unknown grids or outside the user's scope: {', '.join(wrong)}")
 
 
+def _within(scope):
+    """SQL: every code of the user's scope lies inside `scope` (a user with a wider or another scope,
+    or with the whole deployment when `scope` is not, is not the administrator's to see)."""
+    return text("NOT EXISTS (SELECT 1 FROM unnest(users.scope) AS s(code) "
+                "WHERE NOT s.code LIKE ANY(CAST(:within_patterns AS text[])))"
+                ).bindparams(within_patterns=like_patterns(scope))
+
+
+def list_users(actor: User, role: str | None, q: str | None, page: int, per_page: int) -> tuple[list[User], int]:
+    """The users an administrator manages: those whose whole scope lies inside the administrator's."""
+    query = select(User).where(_within(actor.scope))
+    if role:
+        query = query.where(any_(User.roles) == role)
+    if q:
+        query = query.where(or_(User.username.icontains(q, autoescape=True),
+                                User.display_name.icontains(q, autoescape=True)))
+    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = db.session.execute(query.order_by(func.lower(User.username), User.id)
+                              .offset((page - 1) * per_page).limit(per_page)).scalars()
+    return list(rows), total
+
+
 def get_user(user_id: int, actor: User) -> User:
-    user = db.session.get(User, user_id)
-    if user is None or not any(area_overlaps_scope(actor.scope, c) for c in user.scope):
-        raise NotFound("No such user")
+    """A user the administrator manages (their scope lies inside the administrator's); else 404."""
+    user = db.session.execute(select(User).where(User.id == user_id, _within(actor.scope))).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"No user {user_id}")
     return user
+
+
+def update_user(user_id: int, actor: User, changes: dict) -> User:
+    """Change a user. Deactivating them or giving a new password revokes every token they hold; an
+    administrator keeps their own admin role and their own access."""
+    user = get_user(user_id, actor)
+    if "roles" in changes:
+        _check_roles(changes["roles"])
+        if user.id == actor.id and "admin" not in changes["roles"]:
+            raise invalid("roles", "you cannot remove your own admin role")
+    if user.id == actor.id and changes.get("active") is False:
+        raise invalid("active", "you cannot deactivate yourself")
+    scope = changes.get("scope", user.scope)
+    if "scope" in changes:
+        _check_scope(changes["scope"], actor)
+    if "grid_codes" in changes:
+        _check_grid_codes(changes["grid_codes"], scope)
+    elif "scope" in changes:
+        outside = [c for c in user.grid_codes if not code_in_scope(scope, c)]
+        if outside:
+            raise invalid("scope", "the user's responsibility grids would lie outside it: "
+                                   f"{', '.join(outside)} (change grid_codes too)")
+    if "team_ids" in changes:
+        from ..teams.services import team_in_scope
+        # teams the administrator cannot see are not theirs to take away
+        kept = [t for t in user.teams if not team_in_scope(t, actor.scope)]
+        user.teams = sorted({t.id: t for t in (*_teams(changes["team_ids"], actor), *kept)}.values(),
+                            key=lambda t: t.id)
+    if "display_name" in changes:
+        user.display_name = changes["display_name"]
+    if "roles" in changes:
+        user.roles = list(dict.fromkeys(changes["roles"]))
+    if "scope" in changes:
+        user.scope = list(dict.fromkeys(changes["scope"]))
+    if "grid_codes" in changes:
+        user.grid_codes = list(dict.fromkeys(changes["grid_codes"]))
+    revoke_all = False
+    if "password" in changes:
+        user.password_hash = hash_password(changes["password"])
+        revoke_all = True
+    if "active" in changes:
+        revoke_all = revoke_all or not changes["active"]
+        user.active = changes["active"]
+    db.session.flush()
+    if revoke_all:
+        revoke_tokens(user)
+    return user
+
+
+def revoke_tokens(user: User) -> int:
+    """Every live token of the user is dead from now on."""
+    return db.session.execute(update(Token).where(Token.user_id == user.id, Token.revoked_at.is_(None))
+                              .values(revoked_at=utcnow())).rowcount

@@ -1,19 +1,98 @@
-"""The category catalog and the working calendar, held as data."""
+"""The category catalog and the working calendar, held as data.
+
+Every change to the catalog makes a new catalog version; a category is never deleted but retired
+in a version, so old cases stay readable and a report made against an older catalog is still
+taken (`Category.accepts_reports_from`).
+"""
 from datetime import date
 
 from flask import current_app, g
-from sqlalchemy import func, select
+from sqlalchemy import extract, func, select, text
 
-from ..core.errors import invalid
-from ..core.worktime import WorkCalendar
+from ..core.errors import Conflict, Invalid, NotFound, invalid
+from ..core.worktime import WEEKDAY_KEYS, WorkCalendar
 from ..extensions import db
 from .models import CalendarDay, CatalogVersion, Category, Setting
 
 WORK_PERIODS_KEY = "work_periods"
+# the fields of a category an administrator sets (all but its code and its versions)
+CATEGORY_FIELDS = ("kind", "name_zh", "name_en", "major_name_zh", "major_name_en", "team_kind", "filing_condition",
+                   "closure_condition", "limits", "public")
 
 
 def current_version() -> int:
     return db.session.execute(select(func.coalesce(func.max(CatalogVersion.version), 0))).scalar_one()
+
+
+def _take_turn() -> None:
+    """Catalog changes take turns (a transaction-scoped lock): two administrators saving at once make
+    two versions one after the other, not a clash on the number or a lost change."""
+    db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('gridpatrol:catalog_versions'))"))
+
+
+def _new_version(note: str | None, at_least: int = 0) -> int:
+    """The next catalog version."""
+    _take_turn()
+    version = max(at_least, current_version() + 1)
+    db.session.add(CatalogVersion(version=version, note=note))
+    db.session.flush()
+    return version
+
+
+def _locked_category(code: str) -> Category | None:
+    if not (len(code) == 4 and code.isascii() and code.isdigit()):
+        return None
+    return db.session.execute(select(Category).where(Category.code == code).with_for_update()
+                              .execution_options(populate_existing=True)).scalar_one_or_none()
+
+
+def create_category(actor, *, code: str, **values) -> Category:
+    """A new category in a new catalog version. The code of a retired category brings it back, with
+    these values; the code of an active one is taken (409)."""
+    version = _new_version(f"category {code} added by {actor.username}")
+    category = _locked_category(code)
+    if category is not None and category.active:
+        raise Conflict(f"Category {code} exists; change it with PATCH", {"code": ["taken"]})
+    if category is None:
+        category = Category(code=code)
+        db.session.add(category)
+    for field in CATEGORY_FIELDS:
+        setattr(category, field, values.get(field))
+    category.public = values.get("public", True)
+    category.since_version, category.retired_in_version = version, None
+    db.session.flush()
+    return category
+
+
+def update_category(actor, code: str, changes: dict) -> Category:
+    """Change an active category; a change that changes something makes a new catalog version.
+    Limits apply to the stages that start from now on."""
+    _take_turn()
+    category = _locked_category(code)
+    if category is None:
+        raise NotFound(f"No category {code}")
+    if not category.active:
+        raise Conflict(f"Category {code} was retired in catalog version {category.retired_in_version}; "
+                       "POST it again to bring it back", {"code": ["retired"]})
+    changed = {k: v for k, v in changes.items() if getattr(category, k) != v}
+    if changed:
+        _new_version(f"category {code} changed by {actor.username}: {', '.join(sorted(changed))}")
+        for field, value in changed.items():
+            setattr(category, field, value)
+        db.session.flush()
+    return category
+
+
+def retire_category(actor, code: str) -> None:
+    """Retire a category in a new catalog version: it stays readable, and reports made against an
+    older catalog are still taken. Retiring a retired category changes nothing."""
+    _take_turn()
+    category = _locked_category(code)
+    if category is None:
+        raise NotFound(f"No category {code}")
+    if category.active:
+        category.retired_in_version = _new_version(f"category {code} retired by {actor.username}")
+        db.session.flush()
 
 
 def categories(include_retired: bool = True) -> list[Category]:
@@ -35,9 +114,7 @@ def category_for_report(code: str, catalog_version: int | None) -> Category:
 def load_catalog(doc: dict) -> int:
     """Load a catalog document (geodata/catalog.json): a new version; categories missing from it
     are retired, not deleted, so old cases stay readable."""
-    version = max(int(doc.get("version", 1)), current_version() + 1)
-    db.session.add(CatalogVersion(version=version, note=doc.get("note")))
-    db.session.flush()
+    version = _new_version(doc.get("note"), at_least=int(doc.get("version", 1)))
     seen = set()
     for item in doc["items"]:
         seen.add(item["code"])
@@ -83,3 +160,74 @@ def work_calendar() -> WorkCalendar:
             doc["work_periods"] = setting.value["work_periods"]
         g.work_calendar = WorkCalendar.from_dict(doc)
     return g.work_calendar
+
+
+def _calendar_changed() -> None:
+    g.pop("work_calendar", None)
+
+
+def calendar(year: int | None) -> dict:
+    """The working calendar as it is in force: the time zone, the working periods of each weekday,
+    and the listed days (holidays and swapped working days), of one year or all."""
+    doc = work_calendar().to_dict()
+    q = select(CalendarDay).order_by(CalendarDay.day)
+    if year is not None:
+        q = q.where(extract("year", CalendarDay.day) == year)
+    days = [{"date": d.day, "workday": d.workday, "name": d.name} for d in db.session.execute(q).scalars()]
+    return {"timezone": doc["timezone"], "work_periods": _week(doc["work_periods"]), "days": days}
+
+
+def _week(work_periods: dict) -> dict:
+    return {day: work_periods.get(day, []) for day in WEEKDAY_KEYS}
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise invalid("date", f"not a date (YYYY-MM-DD): {value[:20]!r}")
+
+
+def set_day(value: str, workday: bool, name: str) -> CalendarDay:
+    """List a day: a holiday (workday false) or a swapped working day (workday true). Deadlines set
+    from now on count with it; deadlines already set stay."""
+    day = _day(value)
+    row = db.session.get(CalendarDay, day) or CalendarDay(day=day)
+    row.workday, row.name = workday, name
+    db.session.add(row)
+    db.session.flush()
+    _calendar_changed()
+    return row
+
+
+def delete_day(value: str) -> None:
+    """Unlist a day: it follows the weekly working periods again."""
+    row = db.session.get(CalendarDay, _day(value))
+    if row is None:
+        raise NotFound(f"{value} is not listed in the calendar")
+    db.session.delete(row)
+    db.session.flush()
+    _calendar_changed()
+
+
+def set_work_periods(periods: dict) -> dict:
+    """Replace the working periods of the week (a weekday left out has no working time)."""
+    errors = {}
+    for day, value in periods.items():
+        try:
+            WorkCalendar.from_dict({"work_periods": {day: value}})
+        except (ValueError, TypeError) as exc:
+            errors[day] = [str(exc)]
+    if errors:
+        raise Invalid("Some working periods are not valid: " + "; ".join(m for ms in errors.values() for m in ms),
+                      errors)
+    checked = WorkCalendar.from_dict({"timezone": current_app.config["TIMEZONE"], "work_periods": periods})
+    if checked.standard_day_hours == 0:
+        raise invalid("work_periods", "the week needs at least one working period: deadlines count working time")
+    work_periods = checked.to_dict()["work_periods"]
+    setting = db.session.get(Setting, WORK_PERIODS_KEY) or Setting(key=WORK_PERIODS_KEY)
+    setting.value = {**(setting.value or {}), "work_periods": work_periods}
+    db.session.add(setting)
+    db.session.flush()
+    _calendar_changed()
+    return {"timezone": checked.to_dict()["timezone"], "work_periods": _week(work_periods)}

@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 
 from ..core.authz import current_user, requires
 from . import services
-from .schemas import KpiOut, KpiQuery, KpiRow
+from .schemas import InspectorQuery, InspectorsOut, KpiOut, KpiQuery, KpiRow, TrendOut, TrendQuery
 
 blp = Blueprint("kpis", __name__, description="KPIs (综合评价)")
 
@@ -63,3 +63,23 @@ class KpisXlsxView(MethodView):
         wb.save(buf)
         return Response(buf.getvalue(), mimetype=XLSX,
                         headers={"Content-Disposition": f'attachment; filename="kpis-{args["group_by"]}.xlsx"'})
+
+
+@blp.route("/kpis/trend")
+class TrendView(MethodView):
+    @requires("supervisor", "dispatcher")
+    @blp.arguments(TrendQuery, location="query")
+    @blp.response(200, TrendOut)
+    def get(self, args):
+        """KPIs per week or month for each group: a point equals GET /kpis for that period"""
+        return services.trend(current_user(), args["group_by"], args["interval"], _args(args))
+
+
+@blp.route("/kpis/inspectors")
+class InspectorsView(MethodView):
+    @requires("supervisor", "dispatcher")
+    @blp.arguments(InspectorQuery, location="query")
+    @blp.response(200, InspectorsOut)
+    def get(self, args):
+        """Per inspector: reports and their validity, timely verifications, patrol coverage of their grids"""
+        return services.inspectors(current_user(), _args(args))

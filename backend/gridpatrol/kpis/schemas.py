@@ -1,7 +1,7 @@
 from marshmallow import fields, validate
 
 from ..core.schemas import AwareDateTime, Schema
-from .services import GROUP_KEYS
+from .services import GROUP_KEYS, INTERVALS
 
 
 class KpiQuery(Schema):
@@ -39,3 +39,66 @@ class KpiOut(Schema):
     to = AwareDateTime()
     as_of = AwareDateTime()
     rows = fields.List(fields.Nested(KpiRow))
+
+
+class TrendQuery(Schema):
+    group_by = fields.String(load_default="team", validate=validate.OneOf(list(GROUP_KEYS)))
+    interval = fields.String(load_default="month", validate=validate.OneOf(INTERVALS),
+                             metadata={"description": "local weeks (from Monday) or months"})
+    from_ = AwareDateTime(data_key="from", metadata={"description": "widened to the start of its week or month; "
+                                                                    "default: twelve periods before `to`"})
+    to = AwareDateTime(metadata={"description": "widened to the end of its week or month; default: now"})
+    as_of = AwareDateTime()
+
+
+class TrendPoint(Schema):
+    period_start = AwareDateTime()
+    period_end = AwareDateTime()
+    registered = fields.Integer()
+    closed = fields.Integer()
+    closure_rate = fields.Float(allow_none=True)
+    on_time_rate = fields.Float(allow_none=True)
+    rework_rate = fields.Float(allow_none=True)
+
+
+class TrendSeries(Schema):
+    key = fields.String(allow_none=True)
+    label = fields.String()
+    points = fields.List(fields.Nested(TrendPoint))
+
+
+class TrendOut(Schema):
+    group_by = fields.String()
+    interval = fields.String()
+    from_ = AwareDateTime(data_key="from", attribute="from")
+    to = AwareDateTime()
+    as_of = AwareDateTime()
+    series = fields.List(fields.Nested(TrendSeries))
+
+
+class InspectorQuery(Schema):
+    from_ = AwareDateTime(data_key="from", metadata={"description": "default: 30 days before `to`"})
+    to = AwareDateTime(metadata={"description": "default: now"})
+
+
+class InspectorRow(Schema):
+    key = fields.String(metadata={"description": "the user id"})
+    label = fields.String()
+    reports = fields.Integer()
+    registered = fields.Integer()
+    rejected = fields.Integer()
+    valid_report_rate = fields.Float(allow_none=True)
+    verifications = fields.Integer(metadata={"description": "verify_pass and verify_fail made in the period"})
+    verifications_on_time = fields.Integer(metadata={"description": "made by the verification deadline"})
+    verification_timely_rate = fields.Float(allow_none=True)
+    responsibility_grids = fields.Integer(metadata={"description": "their responsibility grids in the caller's scope"})
+    coverage_rate = fields.Float(allow_none=True, metadata={
+        "description": "grid-days of their responsibility grids visited by their own tracks ÷ (grids × days)"})
+
+
+class InspectorsOut(Schema):
+    from_ = AwareDateTime(data_key="from", attribute="from")
+    to = AwareDateTime()
+    as_of = AwareDateTime()
+    days = fields.Integer()
+    rows = fields.List(fields.Nested(InspectorRow))

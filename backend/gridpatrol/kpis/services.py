@@ -8,13 +8,14 @@ handled. `case_ids()` runs the same SQL for one figure, which is how every figur
 the cases behind it.
 """
 import statistics
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
+from flask import current_app
 from sqlalchemy import text
 
 from ..auth.models import User
 from ..catalog import services as catalog
-from ..core.authz import case_scope_sql
+from ..core.authz import case_scope_sql, like_patterns
 from ..core.db import utcnow
 from ..core.errors import invalid
 from ..extensions import db
@@ -207,3 +208,181 @@ def case_ids(user: User, args: dict) -> list[int]:
         params["key"] = args["key"]
     sql = facts + f"SELECT DISTINCT id FROM facts WHERE ({FIGURES[args['kpi']]}) {key_cond}"
     return list(db.session.execute(text(sql), params).scalars())
+
+
+# ------------------------------------------------------------------ trend
+
+INTERVALS = ("week", "month")
+MAX_PERIODS = 520
+DEFAULT_PERIODS = 12
+
+
+def _period_start(moment: datetime, interval: str, tz) -> datetime:
+    """The local start of the week (Monday) or month holding `moment`."""
+    day = moment.astimezone(tz).date()
+    day = day - timedelta(days=day.weekday()) if interval == "week" else day.replace(day=1)
+    return datetime.combine(day, time(0), tzinfo=tz)
+
+
+def _next_period(start: datetime, interval: str, tz) -> datetime:
+    day = start.date()
+    if interval == "week":
+        day += timedelta(days=7)
+    else:
+        day = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return datetime.combine(day, time(0), tzinfo=tz)
+
+
+def periods(args: dict, interval: str) -> tuple[list[datetime], datetime]:
+    """Whole local weeks or months covering [from, to): their starts, and the end of the last one.
+    Without `from`, the twelve periods up to `to` (default: now)."""
+    tz = catalog.work_calendar().tz
+    as_of = args.get("as_of") or utcnow()
+    to = args.get("to") or as_of
+    first = _period_start(args["from"] if args.get("from") else to, interval, tz)
+    if not args.get("from"):
+        for _ in range(DEFAULT_PERIODS - 1):
+            first = _period_start(first - timedelta(days=1), interval, tz)
+    elif args["from"] >= to:
+        raise invalid("from", "from must be before to")
+    starts = [first]
+    while True:
+        end = _next_period(starts[-1], interval, tz)
+        if end >= to:
+            return starts, end
+        if len(starts) == MAX_PERIODS:
+            raise invalid("from", f"at most {MAX_PERIODS} periods of a {interval}")
+        starts.append(end)
+
+
+def trend(user: User, group_by: str, interval: str, args: dict) -> dict:
+    """KPIs per week or month: one query over the same facts as `kpis()`, each case in the period of its
+    registration, so the point of a period is the row `kpis()` gives for that period (as of the same moment).
+    A series for every group `kpis()` has a row for over the whole range; a period without registrations
+    is a point of zeros."""
+    as_of = args.get("as_of") or utcnow()
+    starts, end = periods({**args, "as_of": as_of}, interval)
+    tz = catalog.work_calendar().tz
+    facts, params = _facts(user, group_by)
+    params.update({"from": starts[0], "to": end, "as_of": as_of, "interval": interval, "tz": tz.key})
+    counts = ",\n".join(f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in FIGURES.items())
+    rows = db.session.execute(text(facts + f"""
+        SELECT key, CASE WHEN in_p THEN date_trunc(:interval, registered_at AT TIME ZONE :tz) AT TIME ZONE :tz END
+                    AS period_start,
+               {counts}
+        FROM facts WHERE in_reports OR in_p OR rejected_in_p
+        GROUP BY 1, 2
+    """), params).mappings().all()
+    keys = sorted({r["key"] for r in rows}, key=lambda k: (k is None, k))
+    found = {(r["key"], r["period_start"]): r for r in rows if r["period_start"] is not None}
+    labels = _labels(group_by, [k for k in keys if k is not None])
+    bounds = list(zip(starts, starts[1:] + [end]))
+    zero = dict.fromkeys(FIGURES, 0)
+    series = []
+    for key in keys:
+        points = []
+        for start, stop in bounds:
+            row = found.get((key, start))
+            figures = {k: row[k] for k in FIGURES} if row else zero
+            r = rates(figures)
+            points.append({"period_start": start, "period_end": stop, "registered": figures["registered"],
+                           "closed": figures["closed"], "closure_rate": r["closure_rate"],
+                           "on_time_rate": r["on_time_rate"], "rework_rate": r["rework_rate"]})
+        series.append({"key": key, "label": labels.get(key, "—" if key is None else key), "points": points})
+    return {"group_by": group_by, "interval": interval, "from": starts[0], "to": end, "as_of": as_of,
+            "series": series}
+
+
+# ------------------------------------------------------------------ inspectors
+
+def inspectors(user: User, args: dict) -> dict:
+    """Per inspector for a period: their reports (as `kpis()` by inspector), their verifications and how
+    many were made before the verification deadline, and the coverage of their responsibility grids by
+    their own tracks. Rows for every active inspector the caller oversees, and for anyone who reported or
+    verified in the caller's scope in the period."""
+    start, to, as_of = period(args)
+    reports = {r["key"]: r for r in kpis(user, "inspector", {"from": start, "to": to, "as_of": as_of})["rows"]
+               if r["key"] is not None}
+    verifications = _verifications(user, start, to, as_of)
+    tz = catalog.work_calendar().tz
+    first_day = start.astimezone(tz).date()
+    last_day = (min(to, as_of) - timedelta(microseconds=1)).astimezone(tz).date()
+    days = max(0, (last_day - first_day).days + 1)
+    scope = like_patterns(user.scope)
+    people = db.session.execute(text("""
+        SELECT u.id::text AS key, u.display_name AS label,
+               (SELECT count(DISTINCT g.code) FROM unnest(u.grid_codes) AS g(code)
+                WHERE g.code LIKE ANY(CAST(:scope AS text[]))) AS responsibility_grids,
+               (SELECT count(*) FROM (SELECT DISTINCT v.grid_code, v.day FROM grid_visits v
+                                      WHERE v.inspector_id = u.id AND v.grid_code = ANY(u.grid_codes)
+                                        AND v.grid_code LIKE ANY(CAST(:scope AS text[]))
+                                        AND v.day BETWEEN :first_day AND :last_day) d) AS visited_grid_days
+        FROM users u
+        WHERE u.id::text = ANY(CAST(:acted AS text[]))
+           OR (u.active AND 'inspector' = ANY(u.roles)
+               AND (NOT EXISTS (SELECT 1 FROM unnest(u.scope) AS s(code)
+                                WHERE NOT s.code LIKE ANY(CAST(:scope AS text[])))
+                    OR EXISTS (SELECT 1 FROM unnest(u.grid_codes) AS g(code)
+                               WHERE g.code LIKE ANY(CAST(:scope AS text[])))))
+        ORDER BY u.id
+    """), {"scope": scope, "first_day": first_day, "last_day": last_day,
+           "acted": sorted(set(reports) | set(verifications))}).mappings().all()
+    out = []
+    for p in people:
+        r = reports.get(p["key"], {})
+        made, on_time = verifications.get(p["key"], (0, 0))
+        registered, rejected = r.get("registered", 0), r.get("rejected", 0)
+        out.append({
+            "key": p["key"], "label": p["label"], "reports": r.get("reports", 0), "registered": registered,
+            "rejected": rejected, "valid_report_rate": _ratio(registered, registered + rejected),
+            "verifications": made, "verifications_on_time": on_time,
+            "verification_timely_rate": _ratio(on_time, made),
+            "responsibility_grids": p["responsibility_grids"],
+            "coverage_rate": _ratio(p["visited_grid_days"], p["responsibility_grids"] * days),
+        })
+    return {"from": start, "to": to, "as_of": as_of, "days": days, "rows": out}
+
+
+def _ratio(a, b):
+    return round(a / b, 4) if b else None
+
+
+def _verifications(user: User, start: datetime, to: datetime, as_of: datetime) -> dict[str, tuple[int, int]]:
+    """Per inspector: (verifications made in the period, those made by the verification deadline then in
+    force). The case row holds the deadline of its latest feedback; the deadline of an earlier feedback
+    (before a rework) is worked out as the workflow set it: from that feedback, moved by any suspension."""
+    scope_sql, params = case_scope_sql(user.scope)
+    rows = db.session.execute(text(f"""
+        SELECT e.actor_id::text AS key, e.at, c.deadline_verify,
+               h.at AS handled_at, h.latest,
+               (SELECT json_agg(json_build_array(s.action, s.at) ORDER BY s.seq) FROM case_events s
+                WHERE s.case_id = e.case_id AND s.action IN ('suspend', 'resume') AND s.seq > h.seq
+                  AND s.seq < e.seq) AS pauses
+        FROM case_events e JOIN cases c ON c.id = e.case_id
+        LEFT JOIN LATERAL (
+          SELECT x.at, x.seq, NOT EXISTS (SELECT 1 FROM case_events y WHERE y.case_id = x.case_id
+                                          AND y.action = 'handle' AND y.seq > x.seq) AS latest
+          FROM case_events x WHERE x.case_id = e.case_id AND x.action = 'handle' AND x.seq < e.seq
+          ORDER BY x.seq DESC LIMIT 1) h ON true
+        WHERE e.action IN ('verify_pass', 'verify_fail') AND e.actor_id IS NOT NULL
+          AND e.at >= :from AND e.at < :to AND e.at <= :as_of AND {scope_sql}
+    """), {**params, "from": start, "to": to, "as_of": as_of}).mappings().all()
+    cal = catalog.work_calendar()
+    limit = current_app.config["VERIFY_LIMIT_HOURS"]
+    out: dict[str, list[int]] = {}
+    for r in rows:
+        deadline = r["deadline_verify"]
+        if r["handled_at"] is not None and not r["latest"]:
+            deadline = cal.deadline(r["handled_at"], limit, "hour", False)
+            paused = None
+            for action, at in r["pauses"] or []:
+                at = datetime.fromisoformat(at)
+                if action == "suspend":
+                    paused = at
+                elif paused is not None:
+                    deadline = cal.add_working_hours(deadline, cal.working_hours_between(paused, at))
+                    paused = None
+        counts = out.setdefault(r["key"], [0, 0])
+        counts[0] += 1
+        counts[1] += int(deadline is not None and r["at"] <= deadline)
+    return {k: (v[0], v[1]) for k, v in out.items()}

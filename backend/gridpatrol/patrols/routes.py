@@ -1,9 +1,12 @@
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from ..core import idempotency
 from ..core.authz import current_user, requires
 from . import services
-from .schemas import BatchIn, BatchOut, CoverageOut, CoverageQuery, PatrolIn, PatrolOut
+from .schemas import (BatchIn, BatchOut, CoverageOut, CoverageQuery, PatrolIn, PatrolList, PatrolOut,
+                      PatrolQuery)
 
 blp = Blueprint("patrols", __name__, description="Patrol tracks and grid coverage")
 
@@ -15,12 +18,31 @@ def _out(patrol):
 
 @blp.route("/patrols")
 class PatrolsView(MethodView):
+    @requires("supervisor", "dispatcher")
+    @blp.arguments(PatrolQuery, location="query")
+    @blp.response(200, PatrolList)
+    def get(self, args):
+        """The patrols of a day in the caller's scope, with their tracks as GeoJSON"""
+        return {"items": services.patrols(args["date"], args.get("inspector"), args.get("area"), current_user())}
+
     @requires("inspector")
     @blp.arguments(PatrolIn)
     @blp.response(201, PatrolOut)
+    @blp.doc(parameters=[{"in": "header", "name": idempotency.HEADER, "required": False,
+                          "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                          "description": "optional: a retry with the same key answers the same patrol again"}])
     def post(self, body):
-        """Start a patrol"""
-        return _out(services.start(current_user()))
+        """Start a patrol (once per Idempotency-Key, when one is sent)"""
+        user = current_user()
+        if idempotency.HEADER not in request.headers:
+            return _out(services.start(user))
+
+        def produce():
+            return PatrolOut().dump(_out(services.start(user))), 201, {}
+
+        return idempotency.respond(idempotency.once(
+            user.id, idempotency.request_key(), "patrol", idempotency.fingerprint(request.get_json(silent=True) or {}),
+            produce))
 
 
 @blp.route("/patrols/<int:patrol_id>/points")

@@ -1,6 +1,7 @@
 """Patrols: the track an inspector walks, stored in ordered batches, and the grids it visited."""
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
+from geoalchemy2 import Geometry
 from sqlalchemy import func, select, text
 
 from ..auth.models import User
@@ -124,3 +125,37 @@ def coverage(day: date, area: str | None, user: User) -> dict:
     visited = sum(1 for g in base if g["visited"])
     return {"date": day, "area": area, "grids": grids, "responsibility_grids": len(responsible),
             "total": len(base), "visited": visited, "coverage_rate": round(visited / len(base), 4) if base else None}
+
+
+def patrols(day: date, inspector_id: int | None, area: str | None, user: User) -> list[dict]:
+    """The patrols of a local day (started on it, or visiting grids on it) that the caller may see: those
+    visiting a grid of the area (within the scope), or of an inspector whose scope lies in it. A running
+    patrol shows the track and length of its points so far."""
+    patterns = _area_patterns(area or None, user.scope)
+    tz = catalog.work_calendar().tz
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    query = text(f"""
+        SELECT p.id, p.inspector_id, u.display_name AS inspector_name, p.started_at, p.ended_at,
+               CASE WHEN p.ended_at IS NULL THEN coalesce(ST_Length(live.line::geography), 0)
+                    ELSE p.length_m END AS length_m,
+               coalesce((SELECT array_agg(DISTINCT v.grid_code ORDER BY v.grid_code) FROM grid_visits v
+                         WHERE v.patrol_id = p.id AND v.grid_code LIKE ANY(CAST(:scope AS text[]))), '{{}}')
+                 AS grid_codes,
+               CASE WHEN p.ended_at IS NULL THEN live.line ELSE p.track END AS track
+        FROM patrols p JOIN users u ON u.id = p.inspector_id
+        LEFT JOIN LATERAL (SELECT CASE WHEN count(*) >= 2 THEN ST_MakeLine(pt.geom ORDER BY pt.seq, pt.idx) END
+                           AS line
+                           FROM patrol_points pt WHERE pt.patrol_id = p.id AND p.ended_at IS NULL) live ON true
+        WHERE ((p.started_at >= :start AND p.started_at < :end)
+               OR EXISTS (SELECT 1 FROM grid_visits v WHERE v.patrol_id = p.id AND v.day = :day))
+          AND (EXISTS (SELECT 1 FROM grid_visits v WHERE v.patrol_id = p.id
+                       AND v.grid_code LIKE ANY(CAST(:patterns AS text[])))
+               OR EXISTS (SELECT 1 FROM unnest(u.scope) AS s(code) WHERE s.code LIKE ANY(CAST(:patterns AS text[]))))
+          {"AND p.inspector_id = :inspector" if inspector_id is not None else ""}
+        ORDER BY p.started_at, p.id
+    """).columns(track=Geometry("LINESTRING", srid=4326))
+    params = {"start": start, "end": end, "day": day, "patterns": patterns, "scope": like_patterns(user.scope)}
+    if inspector_id is not None:
+        params["inspector"] = inspector_id
+    return [dict(r) for r in db.session.execute(query, params).mappings()]

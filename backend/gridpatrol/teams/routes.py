@@ -2,9 +2,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from ..core.authz import current_user, requires
-from ..core.schemas import PageArgs
 from . import services
-from .schemas import TeamIn, TeamList, TeamOut
+from .schemas import TeamIn, TeamList, TeamOut, TeamPatch, TeamQuery
 
 blp = Blueprint("teams", __name__, description="Integrated teams (四整合)")
 
@@ -12,11 +11,12 @@ blp = Blueprint("teams", __name__, description="Integrated teams (四整合)")
 @blp.route("/teams")
 class TeamsView(MethodView):
     @requires()
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(TeamQuery, location="query")
     @blp.response(200, TeamList)
     def get(self, args):
-        """Teams serving an area inside the caller's scope, paged"""
-        teams, total = services.list_teams(current_user().scope, args["page"], args["per_page"])
+        """Teams serving an area inside the caller's scope, paged (active ones unless include_inactive)"""
+        teams, total = services.list_teams(current_user().scope, args["page"], args["per_page"],
+                                           args["include_inactive"])
         return {"items": teams, "total": total, "page": args["page"], "per_page": args["per_page"]}
 
     @requires("admin")
@@ -34,3 +34,10 @@ class TeamView(MethodView):
     def get(self, team_id):
         """One team"""
         return services.get_team(team_id, current_user().scope)
+
+    @requires("admin")
+    @blp.arguments(TeamPatch)
+    @blp.response(200, TeamOut)
+    def patch(self, body, team_id):
+        """Change a team: only the fields sent, validated as when creating one (admin)"""
+        return services.update_team(team_id, current_user(), body)

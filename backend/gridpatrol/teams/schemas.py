@@ -1,23 +1,42 @@
 from marshmallow import fields, validate
 
 from ..catalog.models import TEAM_KINDS
-from ..core.schemas import CATEGORY_CODE, GRID_CODE, Schema, page_schema
+from ..core.schemas import CATEGORY_CODE, GRID_CODE, PageArgs, Schema, page_schema
+
+# a JSON boolean only (marshmallow would also take "yes", "on", 1 …); core/schemas.py is its home
+JSON_BOOLEAN = {"truthy": {True}, "falsy": {False}}
 
 # a team serves real areas: a district, street or community, never "the whole deployment"
 TEAM_AREA_CODE = validate.Regexp(r"^(\d{6}|\d{9}|\d{12})$",
                                  error="a district, street or community code of 6, 9 or 12 digits")
 
 
-class TeamIn(Schema):
-    name = fields.String(required=True, validate=validate.Length(1, 100))
-    kind = fields.String(required=True, validate=validate.OneOf(TEAM_KINDS))
-    agencies = fields.List(fields.String(validate=validate.Length(1, 100)), load_default=list,
-                           validate=validate.Length(max=50))
-    area_codes = fields.List(fields.String(validate=TEAM_AREA_CODE), load_default=list,
-                             validate=validate.Length(max=500))
-    grid_codes = fields.List(fields.String(validate=GRID_CODE), load_default=list, validate=validate.Length(max=5000))
-    category_codes = fields.List(fields.String(validate=CATEGORY_CODE), load_default=list,
-                                 validate=validate.Length(max=500))
+def _fields(create: bool) -> dict:
+    """The team's fields, for the create body (required, with defaults) or a change (each optional)."""
+    required = {"required": True} if create else {}
+    empty = {"load_default": list} if create else {}
+    return {
+        "name": fields.String(validate=validate.Length(1, 100), **required),
+        "kind": fields.String(validate=validate.OneOf(TEAM_KINDS), **required),
+        "agencies": fields.List(fields.String(validate=validate.Length(1, 100)), validate=validate.Length(max=50),
+                                **empty),
+        "area_codes": fields.List(fields.String(validate=TEAM_AREA_CODE), validate=validate.Length(max=500), **empty),
+        "grid_codes": fields.List(fields.String(validate=GRID_CODE), validate=validate.Length(max=5000), **empty),
+        "category_codes": fields.List(fields.String(validate=CATEGORY_CODE), validate=validate.Length(max=500),
+                                      **empty),
+    }
+
+
+TeamIn = Schema.from_dict(_fields(create=True), name="TeamIn")
+TeamPatch = Schema.from_dict({
+    **_fields(create=False),
+    "active": fields.Boolean(**JSON_BOOLEAN, metadata={
+        "description": "an inactive team is not offered or dispatched to; its cases stay with it"}),
+}, name="TeamPatch")
+
+
+class TeamQuery(PageArgs):
+    include_inactive = fields.Boolean(load_default=False, metadata={"description": "list inactive teams too"})
 
 
 class TeamOut(Schema):
@@ -28,6 +47,7 @@ class TeamOut(Schema):
     area_codes = fields.List(fields.String())
     grid_codes = fields.List(fields.String())
     category_codes = fields.List(fields.String())
+    active = fields.Boolean()
 
 
 TeamList = page_schema(TeamOut, "TeamList")

@@ -3,19 +3,21 @@ from sqlalchemy import func, select
 
 from ..cases.states import OPEN
 from ..core.authz import area_overlaps_scope, code_in_scope
-from ..core.errors import Conflict, NotFound, invalid
+from ..core.errors import Conflict, Forbidden, NotFound, invalid
 from ..extensions import db
 from ..grids.models import AdminArea, Grid
 from .models import Team
 
 
-def visible_teams(scope) -> list[Team]:
-    teams = db.session.execute(select(Team).where(Team.active).order_by(Team.id)).scalars()
-    return [t for t in teams if team_in_scope(t, scope)]
+def visible_teams(scope, include_inactive: bool = False) -> list[Team]:
+    q = select(Team).order_by(Team.id)
+    if not include_inactive:
+        q = q.where(Team.active)
+    return [t for t in db.session.execute(q).scalars() if team_in_scope(t, scope)]
 
 
-def list_teams(scope, page: int, per_page: int) -> tuple[list[Team], int]:
-    teams = visible_teams(scope)
+def list_teams(scope, page: int, per_page: int, include_inactive: bool = False) -> tuple[list[Team], int]:
+    teams = visible_teams(scope, include_inactive)
     return teams[(page - 1) * per_page:page * per_page], len(teams)
 
 
@@ -30,7 +32,8 @@ def get_team(team_id: int, scope) -> Team:
     return team
 
 
-def create_team(*, name, kind, agencies, area_codes, grid_codes, category_codes, actor) -> Team:
+def _check(team_id: int | None, name: str, area_codes, grid_codes, category_codes, actor) -> None:
+    """The rules of a team, for a new one and a changed one alike."""
     from ..catalog.models import Category
 
     for field, codes in (("area_codes", area_codes), ("grid_codes", grid_codes)):
@@ -51,11 +54,37 @@ def create_team(*, name, kind, agencies, area_codes, grid_codes, category_codes,
         known = set(db.session.execute(select(Category.code).where(Category.code.in_(category_codes))).scalars())
         if set(category_codes) - known:
             raise invalid("category_codes", f"unknown categories: {', '.join(sorted(set(category_codes) - known))}")
-    if db.session.execute(select(Team.id).where(func.lower(Team.name) == name.lower())).first():
+    same_name = select(Team.id).where(func.lower(Team.name) == name.lower())
+    if team_id is not None:
+        same_name = same_name.where(Team.id != team_id)
+    if db.session.execute(same_name).first():
         raise Conflict(f"A team named {name!r} exists", {"name": ["taken"]})
+
+
+def create_team(*, name, kind, agencies, area_codes, grid_codes, category_codes, actor) -> Team:
+    _check(None, name, area_codes, grid_codes, category_codes, actor)
     team = Team(name=name, kind=kind, agencies=agencies, area_codes=list(dict.fromkeys(area_codes)),
                 grid_codes=list(dict.fromkeys(grid_codes)), category_codes=list(dict.fromkeys(category_codes)))
     db.session.add(team)
+    db.session.flush()
+    return team
+
+
+def update_team(team_id: int, actor, changes: dict) -> Team:
+    """Change a team: only the fields sent, checked as a new team is. A team the administrator sees
+    but that also serves areas outside their scope is not theirs to change (403)."""
+    team = get_team(team_id, actor.scope)
+    if not all(code_in_scope(actor.scope, c) for c in (*team.area_codes, *team.grid_codes)):
+        raise Forbidden(f"Team {team_id} also serves areas outside your scope; an administrator of all of them "
+                        "may change it")
+    merged = {k: changes.get(k, getattr(team, k)) for k in ("name", "area_codes", "grid_codes", "category_codes")}
+    _check(team.id, actor=actor, **merged)
+    for field in ("name", "kind", "agencies", "active"):
+        if field in changes:
+            setattr(team, field, changes[field])
+    for field in ("area_codes", "grid_codes", "category_codes"):
+        if field in changes:
+            setattr(team, field, list(dict.fromkeys(changes[field])))
     db.session.flush()
     return team
 
