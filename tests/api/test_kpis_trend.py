@@ -13,7 +13,7 @@ the local week and month of its registration:
 """
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from urllib.parse import urlencode
 
 import pytest
