@@ -1,10 +1,9 @@
 from marshmallow import fields, validate
 
-from ..core.schemas import AREA_CODE, GRID_CODE, AwareDateTime, PageArgs, Schema, page_schema
+from ..core.schemas import AREA_CODE, GRID_CODE, JSON_BOOLEAN, AwareDateTime, PageArgs, Schema, page_schema
 from .models import ROLES
 
 # a JSON boolean only (marshmallow would also take "yes", "on", 1 …); core/schemas.py is its home
-JSON_BOOLEAN = {"truthy": {True}, "falsy": {False}}
 
 # one definition per field, shared by the create and the change bodies: both validate alike
 USERNAME = validate.Regexp(r"^[A-Za-z0-9_.@-]{2,64}$", error="2–64 letters, digits or _ . @ -")

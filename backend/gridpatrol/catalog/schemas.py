@@ -1,11 +1,10 @@
 from marshmallow import fields, validate
 
-from ..core.schemas import CATEGORY_CODE, FiniteFloat, Schema
+from ..core.schemas import CATEGORY_CODE, JSON_BOOLEAN, FiniteFloat, Schema
 from ..core.worktime import WEEKDAY_KEYS
 from .models import KINDS, TEAM_KINDS, URGENCIES
 
 # a JSON boolean only (marshmallow would also take "yes", "on", 1 …); core/schemas.py is its home
-JSON_BOOLEAN = {"truthy": {True}, "falsy": {False}}
 
 UNITS = ("hour", "day")
 

@@ -8,6 +8,8 @@ from marshmallow import ValidationError, fields, pre_load, validate
 AREA_CODE = validate.Regexp(r"^(\d{6}|\d{9}|\d{12}|\d{15}|\*)$",
                             error="an area code of 6, 9, 12 or 15 digits (or * for the whole deployment)")
 GRID_CODE = validate.Regexp(r"^\d{15}$", error="a grid code of 15 digits")
+# booleans in JSON bodies are true and false, not "yes", "on" or "1" as marshmallow would also take
+JSON_BOOLEAN = {"truthy": {True}, "falsy": {False}}
 CATEGORY_CODE = validate.Regexp(r"^\d{4}$", error="a category code of 4 digits")
 
 

@@ -1,10 +1,9 @@
 from marshmallow import fields, validate
 
 from ..catalog.models import TEAM_KINDS
-from ..core.schemas import CATEGORY_CODE, GRID_CODE, PageArgs, Schema, page_schema
+from ..core.schemas import CATEGORY_CODE, GRID_CODE, JSON_BOOLEAN, PageArgs, Schema, page_schema
 
 # a JSON boolean only (marshmallow would also take "yes", "on", 1 …); core/schemas.py is its home
-JSON_BOOLEAN = {"truthy": {True}, "falsy": {False}}
 
 # a team serves real areas: a district, street or community, never "the whole deployment"
 TEAM_AREA_CODE = validate.Regexp(r"^(\d{6}|\d{9}|\d{12})$",
