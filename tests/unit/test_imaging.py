@@ -6,7 +6,6 @@ import hashlib
 import io
 import random
 import struct
-import time
 import tracemalloc
 import zlib
 from datetime import datetime, timedelta, timezone
@@ -401,14 +400,12 @@ def test_png_bomb_declaring_50000x50000_is_413_without_decoding():
     bomb = crafted_png(50_000, 50_000)
     assert len(bomb) < 2048
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         assert status_of(bomb) == 413
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < 50 * 1024 * 1024
-    assert time.perf_counter() - started < 2.0
 
 
 def test_pixel_limit_is_checked_before_load(monkeypatch):
