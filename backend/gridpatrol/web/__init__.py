@@ -46,8 +46,9 @@ def index():
 
 
 @bp.get("/field/config.json")
-def field_config():
-    """Deployment settings the client needs before sign-in (the base map's tile URL, if any)."""
+@bp.get("/console/config.json")
+def client_config():
+    """Deployment settings the browser apps need before sign-in (the base map's tile URL, if any)."""
     response = jsonify(tile_url=current_app.config.get("TILE_URL") or None)
     response.headers["Cache-Control"] = "no-cache"
     return response
@@ -84,14 +85,6 @@ def _console_root() -> Path:
 @bp.get("/console")
 def console_slash():
     return redirect("/console/")
-
-
-@bp.get("/console/config.json")
-def console_config():
-    """Deployment settings the console needs before sign-in (the base map's tile URL, if any)."""
-    response = jsonify(tile_url=current_app.config.get("TILE_URL") or None)
-    response.headers["Cache-Control"] = "no-cache"
-    return response
 
 
 @bp.get("/console/")
