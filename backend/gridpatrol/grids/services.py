@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import defer
 
 from ..core.authz import like_patterns, scope_clause
 from ..core.geo import geography, point
@@ -34,14 +35,16 @@ def locate(lon: float, lat: float, scope) -> Located:
     """The grid containing the point; on a shared boundary the lowest code; outside every grid but
     within the tolerance the nearest one, snapped; beyond that no grid."""
     p = point(lon, lat)
+    # the polygon is compared in SQL only: not loading it saves its bytes on every report
     inside = db.session.execute(
-        select(Grid).where(func.ST_Intersects(Grid.geom, p), _grid_scope(scope)).order_by(Grid.code).limit(1)
+        select(Grid).options(defer(Grid.geom)).where(func.ST_Intersects(Grid.geom, p), _grid_scope(scope))
+        .order_by(Grid.code).limit(1)
     ).scalar_one_or_none()
     if inside is not None:
         return Located(inside, False, 0.0)
     # the planar <-> order finds candidates by index; the geodesic distance decides among them
     nearest = db.session.execute(
-        select(Grid, func.ST_Distance(geography(Grid.geom), geography(p)).label("d"))
+        select(Grid, func.ST_Distance(geography(Grid.geom), geography(p)).label("d")).options(defer(Grid.geom))
         .where(_grid_scope(scope)).order_by(Grid.geom.op("<->")(p)).limit(5)
     ).all()
     if not nearest:
