@@ -4,7 +4,7 @@ import math
 
 from playwright.sync_api import expect
 
-PASSWORD = "Test-pass-2026!"  # tests/conftest.py makes every user with it
+from helpers import PASSWORD  # every test user has it
 DESK = {"width": 1366, "height": 768}
 
 

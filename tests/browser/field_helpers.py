@@ -5,7 +5,7 @@ import uuid
 
 from playwright.sync_api import expect
 
-PASSWORD = "Test-pass-2026!"  # tests/conftest.py makes every user with it
+from helpers import PASSWORD  # every test user has it
 
 
 def at(point, accuracy=5):
