@@ -37,6 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from .auth.routes import blp as auth_blp
     from .cases.routes import blp as cases_blp
+    from .exports.routes import blp as exports_blp
     from .catalog.routes import blp as catalog_blp
     from .grids.routes import blp as grids_blp
     from .kpis.routes import blp as kpis_blp
@@ -45,9 +46,10 @@ def create_app(config: dict | None = None) -> Flask:
     from .patrols.routes import blp as patrols_blp
     from .photos.routes import blp as photos_blp
     from .teams.routes import blp as teams_blp
+    from .webhooks.routes import blp as webhooks_blp
 
     for blp in (auth_blp, grids_blp, catalog_blp, teams_blp, cases_blp, photos_blp, patrols_blp, kpis_blp,
-                open311_blp):
+                open311_blp, exports_blp, webhooks_blp):
         api.register_blueprint(blp, url_prefix="/api/v1")
     api.register_blueprint(maps_blp, url_prefix="/api/v1")
 

@@ -1,0 +1,1 @@
+"""Exports: cases, grids and patrol tracks as files other offices can open."""

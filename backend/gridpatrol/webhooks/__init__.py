@@ -1,0 +1,1 @@
+"""Outgoing webhooks: case events delivered to registered URLs from a durable outbox."""
