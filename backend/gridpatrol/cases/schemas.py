@@ -4,6 +4,7 @@ from ..catalog.models import URGENCIES
 from ..core.authz import current_user
 from ..core.schemas import CATEGORY_CODE, GRID_CODE, AwareDateTime, FiniteFloat, Lat, Lon, PageArgs, Schema
 from ..grids.schemas import BBoxField
+from ..kpis.services import FIGURES
 from . import services
 from .states import STATES
 
@@ -129,9 +130,7 @@ class CaseQuery(PageArgs):
     q = fields.String(validate=validate.Length(1, 200))
     sort = fields.String(validate=validate.OneOf(["newest", "oldest"]))
     # KPI drill-down: the cases behind one figure of GET /kpis
-    kpi = fields.String(validate=validate.OneOf([
-        "reports", "registered", "rejected", "dispatched", "returned", "handled", "reworked", "closed",
-        "closed_on_time", "open_overdue"]))
+    kpi = fields.String(validate=validate.OneOf(list(FIGURES)))
     group_by = fields.String(validate=validate.OneOf(["team", "grid", "street", "community", "category", "inspector"]))
     key = fields.String(validate=validate.Length(1, 20))
     as_of = AwareDateTime()
