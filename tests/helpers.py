@@ -7,6 +7,8 @@ import io
 import itertools
 import uuid
 
+import pytest
+
 PASSWORD = "Test-pass-2026!"
 DEMO_DISTRICT = "310199"
 _counter = itertools.count(1)
@@ -84,3 +86,50 @@ def block_geojson(district: str, x0=121.30, y0=31.10, n=3, d=0.001) -> dict:
             feats.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
                           "properties": {"code": f"{district}001001{j * n + i + 1:03d}", "name": f"g{j * n + i + 1}"}})
     return {"type": "FeatureCollection", "features": feats}
+
+
+# ------------------------------------------------------------------ a district's office
+
+@pytest.fixture
+def office(app, client, make_user, make_team, district):
+    """A district with its admin, dispatcher, handler team and inspector; webhooks removed afterwards."""
+    class Office:
+        pass
+    o = Office()
+    o.district = district
+    o.admin = make_user("admin", scope=[district["code"]])
+    o.team = make_team(kind="enforcement", area_codes=[district["code"]])
+    o.dispatcher = make_user("dispatcher", scope=[district["code"]])
+    o.handler = make_user("handler", scope=[district["code"]], teams=[o.team])
+    o.inspector = make_user("inspector", scope=[district["code"]])
+    o.hooks = []
+
+    def hook(expect=201, **body):
+        body.setdefault("url", f"http://127.0.0.1:9/{uuid.uuid4().hex[:8]}")
+        r = o.admin.post("/api/v1/webhooks", json=body)
+        assert r.status_code == expect, r.get_json()
+        if expect == 201:
+            o.hooks.append(r.get_json()["id"])
+        return r.get_json()
+
+    def report(i=4):
+        lon, lat = district["point"](i)
+        return o.inspector.report(lon=lon, lat=lat)
+
+    o.hook, o.report = hook, report
+    yield o
+    for h in o.hooks:
+        o.admin.delete(f"/api/v1/webhooks/{h}")
+
+
+def close_case(o, case_id):
+    """Take a reported case through the whole loop to closed."""
+    o.dispatcher.act(case_id, "register")
+    o.dispatcher.act(case_id, "dispatch", {"team_id": o.team})
+    o.handler.act(case_id, "accept")
+    after = o.handler.photo(case_id, "after")
+    o.handler.act(case_id, "handle", {"note": "已清理", "photo_ids": [after["id"]]})
+    check = o.inspector.photo(case_id, "verification")
+    where = o.inspector.case(case_id)["location"]
+    lon, lat = where["lon"], where["lat"]
+    return o.inspector.act(case_id, "verify_pass", {"photo_ids": [check["id"]], "lon": lon, "lat": lat})

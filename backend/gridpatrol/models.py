@@ -8,3 +8,4 @@ from .open311.models import ApiKey, KeyUse, ServiceRequest  # noqa: F401
 from .patrols.models import GridVisit, Patrol, PatrolPoint  # noqa: F401
 from .photos.models import Photo  # noqa: F401
 from .teams.models import Team  # noqa: F401
+from .webhooks.models import Delivery, Webhook  # noqa: F401

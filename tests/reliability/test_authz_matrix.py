@@ -69,6 +69,18 @@ EXPECTED = {
     ("POST", "/api/v1/users"): ADMIN,
     ("GET", "/api/v1/users/<int:user_id>"): ADMIN,
     ("PATCH", "/api/v1/users/<int:user_id>"): ADMIN,
+    ("GET", "/api/v1/webhooks"): ADMIN,
+    ("POST", "/api/v1/webhooks"): ADMIN,
+    ("GET", "/api/v1/webhooks/<int:webhook_id>"): ADMIN,
+    ("PATCH", "/api/v1/webhooks/<int:webhook_id>"): ADMIN,
+    ("DELETE", "/api/v1/webhooks/<int:webhook_id>"): ADMIN,
+    ("GET", "/api/v1/webhooks/<int:webhook_id>/deliveries"): ADMIN,
+    ("POST", "/api/v1/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/retry"): ADMIN,
+    ("GET", "/api/v1/exports/cases.geojson"): ANY,
+    ("GET", "/api/v1/exports/cases.csv"): ANY,
+    ("GET", "/api/v1/exports/grids.geojson"): ANY,
+    ("GET", "/api/v1/exports/grids.gpkg"): ANY,
+    ("GET", "/api/v1/exports/patrols.geojson"): READERS,
 }
 ACTIONS = {"register": DISPATCH, "reject": DISPATCH, "merge": DISPATCH, "dispatch": DISPATCH,
            "suspend": DISPATCH, "resume": DISPATCH, "decide_extension": DISPATCH,
@@ -76,7 +88,7 @@ ACTIONS = {"register": DISPATCH, "reject": DISPATCH, "merge": DISPATCH, "dispatc
            "verify_pass": {"inspector"}, "verify_fail": {"inspector"}, "escalate": {"supervisor"}}
 PHOTO_KINDS = {"before": {"inspector", "dispatcher"}, "after": {"handler"}, "verification": {"inspector"}}
 # the objects a caller from another district must not find
-OBJECT_ARGS = {"case_id", "photo_id", "patrol_id"}
+OBJECT_ARGS = {"case_id", "photo_id", "patrol_id", "webhook_id"}
 
 
 def _api_rules(app):
@@ -109,19 +121,24 @@ def world(app, district, make_user, make_team):
     team = make_team(kind="enforcement", area_codes=[code])
     inside = {r: make_user(r, scope=[code], teams=[team] if r == "handler" else ()) for r in ROLES}
     lon, lat = district["point"](4)
+    hook = inside["admin"].post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"})
+    assert hook.status_code == 201, hook.get_json()
     case = inside["inspector"].report(lon=lon, lat=lat)
     photo = inside["inspector"].photo(case["id"], "before")
     patrol = inside["inspector"].post("/api/v1/patrols", json={})
     assert patrol.status_code == 201, patrol.get_json()
     key = inside["admin"].post("/api/v1/open311/keys", json={"name": f"k {uuid.uuid4().hex[:6]}"})
     assert key.status_code == 201, key.get_json()
-    return {"code": code, "team": team, "inside": inside, "case": case["id"], "photo": photo["id"],
+    delivery = inside["admin"].get(f"/api/v1/webhooks/{hook.get_json()['id']}/deliveries").get_json()
+    return {"webhook": hook.get_json()["id"], "delivery": delivery["items"][0]["id"],
+            "code": code, "team": team, "inside": inside, "case": case["id"], "photo": photo["id"],
             "patrol": patrol.get_json()["id"], "key": key.get_json()["id"], "user": inside["inspector"].id}
 
 
 def _path(rule, w):
     values = {"case_id": w["case"], "photo_id": w["photo"], "patrol_id": w["patrol"], "team_id": w["team"],
-              "user_id": w["user"], "key_id": w["key"], "code": "0701", "day": "2026-12-01",
+              "user_id": w["user"], "key_id": w["key"], "webhook_id": w["webhook"],
+              "delivery_id": w["delivery"], "code": "0701", "day": "2026-12-01",
               "z": 0, "x": 0, "y": 0, "action": "register"}
     path = rule
     for name, value in values.items():

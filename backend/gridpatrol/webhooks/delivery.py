@@ -1,0 +1,168 @@
+"""The delivery worker: sends the outbox's due deliveries, oldest first and in order per case.
+
+Delivery is at least once. A row is locked while its POST is in flight and marked delivered in
+the same transaction after a 2xx answer; if the worker dies in between, the row stays pending and
+is sent again with the same delivery id, body and signature, so a receiver de-duplicates on
+`X-GridPatrol-Delivery`. Within one webhook, an event of a case is not sent before the case's
+earlier events are delivered (or given up), so every receiver sees a case's events in order.
+Several workers may run at once, on one machine or many: rows are claimed with SKIP LOCKED.
+"""
+import hashlib
+import hmac
+import http.client
+import logging
+import os
+import random
+import threading
+import urllib.error
+import urllib.request
+from datetime import timedelta
+
+import psycopg
+from flask import current_app
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from ..extensions import db
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "webhook_deliveries"
+DEFAULTS = {"WEBHOOK_TIMEOUT_S": 10.0, "WEBHOOK_RETRY_BASE_S": 5.0, "WEBHOOK_RETRY_MAX_S": 3600.0,
+            "WEBHOOK_MAX_ATTEMPTS": 20}
+
+_PICK = text("""
+SELECT d.id, d.uid, d.event_type, d.body::text AS body, d.attempts, w.url, w.secret
+FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.active
+WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+                  WHERE e.webhook_id = d.webhook_id AND e.case_id = d.case_id AND e.status = 'pending'
+                    AND e.event_id < d.event_id)
+ORDER BY d.next_attempt_at, d.id
+LIMIT 1
+FOR UPDATE OF d SKIP LOCKED
+""")
+
+_DONE = text("""
+UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_attempt_at = now(),
+  delivered_at = now(), last_status_code = :code, last_error = NULL
+WHERE id = :id
+""")
+
+_FAILED = text("""
+UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = now(), last_status_code = :code,
+  last_error = :error, status = CASE WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'pending' END,
+  next_attempt_at = now() + :delay
+WHERE id = :id
+""")
+
+
+def setting(name: str):
+    """A delivery setting: the app's config, else the environment, else the default."""
+    return type(DEFAULTS[name])(current_app.config.get(name, os.environ.get(name, DEFAULTS[name])))
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next attempt after `attempts` failures: doubling, capped, with ±20% jitter."""
+    base = min(setting("WEBHOOK_RETRY_BASE_S") * 2 ** (attempts - 1), setting("WEBHOOK_RETRY_MAX_S"))
+    return base * random.uniform(0.8, 1.2)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a 3xx is an answer, not a delivery
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def post(url: str, body: bytes, headers: dict, timeout: float) -> tuple[int | None, str | None]:
+    """(HTTP status, error): status None when no answer came back."""
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with _opener.open(request, timeout=timeout) as answer:
+            answer.read(65536)
+            return answer.status, None
+    except urllib.error.HTTPError as e:
+        return e.code, f"HTTP {e.code} {e.reason}"
+    except urllib.error.URLError as e:
+        return None, str(e.reason)[:500]
+    except (OSError, ValueError, http.client.HTTPException) as e:
+        return None, (str(e) or type(e).__name__)[:500]
+
+
+def deliver_next() -> bool:
+    """Send the next due delivery, if any; True when one was attempted."""
+    row = db.session.execute(_PICK).mappings().first()
+    if row is None:
+        db.session.rollback()
+        return False
+    body = row["body"].encode()
+    code, error = post(row["url"], body, {
+        "Content-Type": "application/json", "User-Agent": "GridPatrol-Webhooks/1",
+        "X-GridPatrol-Event": row["event_type"], "X-GridPatrol-Delivery": str(row["uid"]),
+        "X-GridPatrol-Signature": signature(row["secret"], body),
+    }, setting("WEBHOOK_TIMEOUT_S"))
+    if code is not None and 200 <= code < 300:
+        db.session.execute(_DONE, {"id": row["id"], "code": code})
+    else:
+        db.session.execute(_FAILED, {"id": row["id"], "code": code, "error": error,
+                                     "max_attempts": setting("WEBHOOK_MAX_ATTEMPTS"),
+                                     "delay": timedelta(seconds=backoff(row["attempts"] + 1))})
+    db.session.commit()
+    return True
+
+
+def deliver_all() -> int:
+    """Send every delivery that is due now (one pass); how many were attempted."""
+    n = 0
+    while deliver_next():
+        n += 1
+    return n
+
+
+def run(app, stop: threading.Event, threads: int = 2, poll: float = 1.0) -> None:
+    """Deliver until `stop` is set: `threads` senders, woken by NOTIFY from the outbox trigger or
+    every `poll` seconds (for retries that come due)."""
+    wake = threading.Event()
+
+    def sender():
+        with app.app_context():
+            while not stop.is_set():
+                try:
+                    if deliver_next():
+                        continue
+                except DBAPIError as e:  # the database is away: wait and try again
+                    log.warning("webhook delivery: %s", e.orig or e)
+                    db.session.rollback()
+                    db.session.remove()
+                wake.wait(poll)
+                wake.clear()
+
+    workers = [threading.Thread(target=sender, name=f"webhook-sender-{i}", daemon=True) for i in range(threads)]
+    for w in workers:
+        w.start()
+    with app.app_context():
+        url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    while not stop.is_set():
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f"LISTEN {CHANNEL}")
+                while not stop.is_set():
+                    for _ in conn.notifies(timeout=poll, stop_after=1):
+                        wake.set()
+        except psycopg.Error as e:
+            log.warning("webhook listener: %s", e)
+            stop.wait(poll)
+    wake.set()
+    for w in workers:
+        w.join(timeout=setting_in(app, "WEBHOOK_TIMEOUT_S") + 5)
+
+
+def setting_in(app, name: str):
+    with app.app_context():
+        return setting(name)
