@@ -35,7 +35,8 @@ class User(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, server_default="true")
     created_at: Mapped[datetime] = created_at_column()
 
-    teams = relationship("Team", secondary=user_teams, lazy="selectin", order_by="Team.id")
+    # loaded when asked for: most requests (a report, a read) never need the caller's teams
+    teams = relationship("Team", secondary=user_teams, lazy="select", order_by="Team.id")
 
     @property
     def team_ids(self) -> list[int]:

@@ -7,6 +7,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import any_, delete, func, or_, select, text, update
+from sqlalchemy.orm import selectinload
 
 from ..core.authz import code_in_scope, like_patterns
 from ..core.db import utcnow
@@ -162,7 +163,7 @@ def _within(scope):
 
 def list_users(actor: User, role: str | None, q: str | None, page: int, per_page: int) -> tuple[list[User], int]:
     """The users an administrator manages: those whose whole scope lies inside the administrator's."""
-    query = select(User).where(_within(actor.scope))
+    query = select(User).where(_within(actor.scope)).options(selectinload(User.teams))
     if role:
         query = query.where(any_(User.roles) == role)
     if q:

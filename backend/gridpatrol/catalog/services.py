@@ -4,10 +4,12 @@ Every change to the catalog makes a new catalog version; a category is never del
 in a version, so old cases stay readable and a report made against an older catalog is still
 taken (`Category.accepts_reports_from`).
 """
+import uuid
 from datetime import date
 
 from flask import current_app, g
 from sqlalchemy import extract, func, select, text
+from sqlalchemy.dialects.postgresql import insert
 
 from ..core.errors import Conflict, Invalid, NotFound, invalid
 from ..core.worktime import WEEKDAY_KEYS, WorkCalendar
@@ -15,6 +17,7 @@ from ..extensions import db
 from .models import CalendarDay, CatalogVersion, Category, Setting
 
 WORK_PERIODS_KEY = "work_periods"
+CALENDAR_STAMP_KEY = "calendar_stamp"
 # the fields of a category an administrator sets (all but its code and its versions)
 CATEGORY_FIELDS = ("kind", "name_zh", "name_en", "major_name_zh", "major_name_en", "team_kind", "filing_condition",
                    "closure_condition", "limits", "public")
@@ -146,23 +149,42 @@ def load_calendar(doc: dict) -> None:
         row.workday, row.name = bool(day["workday"]), day.get("name", "")
         db.session.add(row)
     db.session.flush()
-    g.pop("work_calendar", None)
+    _calendar_changed()
+
+
+# The calendar is kept per process, with the stamp it was read under; each request compares the
+# stamp (one primary-key read) and rereads the calendar only after a change, by any process.
+_cached: list[tuple] = [(object(), None)]
 
 
 def work_calendar() -> WorkCalendar:
-    """The deployment's calendar, read once per request."""
+    """The deployment's calendar as committed (or as changed by this transaction)."""
     if "work_calendar" not in g:
-        setting = db.session.get(Setting, WORK_PERIODS_KEY)
-        days = db.session.execute(select(CalendarDay)).scalars().all()
-        doc = {"timezone": current_app.config["TIMEZONE"],
-               "days": [{"date": d.day.isoformat(), "workday": d.workday} for d in days]}
-        if setting is not None:
-            doc["work_periods"] = setting.value["work_periods"]
-        g.work_calendar = WorkCalendar.from_dict(doc)
+        stamp = db.session.execute(select(Setting.value).where(Setting.key == CALENDAR_STAMP_KEY)).scalar()
+        stamp = (stamp or {}).get("stamp")
+        cached_stamp, calendar = _cached[0]
+        if cached_stamp != stamp or calendar is None:
+            calendar = _read_calendar()
+            _cached[0] = (stamp, calendar)
+        g.work_calendar = calendar
     return g.work_calendar
 
 
+def _read_calendar() -> WorkCalendar:
+    setting = db.session.get(Setting, WORK_PERIODS_KEY)
+    days = db.session.execute(select(CalendarDay.day, CalendarDay.workday)).all()
+    doc = {"timezone": current_app.config["TIMEZONE"],
+           "days": [{"date": day.isoformat(), "workday": workday} for day, workday in days]}
+    if setting is not None:
+        doc["work_periods"] = setting.value["work_periods"]
+    return WorkCalendar.from_dict(doc)
+
+
 def _calendar_changed() -> None:
+    """A new stamp: every process rereads the calendar once this transaction commits."""
+    db.session.execute(insert(Setting).values(key=CALENDAR_STAMP_KEY, value={"stamp": uuid.uuid4().hex})
+                       .on_conflict_do_update(index_elements=[Setting.key],
+                                              set_={"value": {"stamp": uuid.uuid4().hex}}))
     g.pop("work_calendar", None)
 
 

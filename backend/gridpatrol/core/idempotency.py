@@ -53,9 +53,8 @@ def once(user_id: int, key: str, scope: str, request_hash: str, produce):
     """Run `produce() -> (body, status, headers)` once per (user, key); replay its answer after.
 
     Returns (the body as JSON text, status, headers) for `respond()`."""
-    existing = db.session.get(IdempotencyKey, (user_id, key))
-    if existing is not None:
-        return _replay(existing, scope, request_hash)
+    # insert first: a new key (the common case) costs no extra read; a key already committed
+    # conflicts at once, and one still in flight is waited for at most `wait_ms`
     wait_ms = int(current_app.config["IDEMPOTENCY_WAIT_MS"])
     db.session.execute(text(f"SET LOCAL lock_timeout = {wait_ms}"))
     try:
@@ -67,7 +66,7 @@ def once(user_id: int, key: str, scope: str, request_hash: str, produce):
             raise Conflict(f"A request with this {HEADER} is still in flight; retry shortly", headers=IN_FLIGHT)
         raise
     db.session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
-    if inserted is None:  # the first one committed while we waited
+    if inserted is None:  # the key was there already, or its first request committed while we waited
         row = db.session.execute(select(IdempotencyKey).where(IdempotencyKey.user_id == user_id,
                                                               IdempotencyKey.key == key)
                                  .execution_options(populate_existing=True)).scalar_one()
