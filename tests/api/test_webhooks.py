@@ -192,3 +192,14 @@ def test_deleting_a_webhook_removes_its_queue(app, office):
     assert office.admin.delete(f"/api/v1/webhooks/{hook['id']}").status_code == 204
     assert outbox(app, hook["id"]) == []
     assert office.admin.get(f"/api/v1/webhooks/{hook['id']}").status_code == 404
+
+
+def test_a_callers_contact_never_leaves_in_a_webhook(app, office):
+    hook = office.hook()
+    lon, lat = office.district["point"](2)
+    contact = {"name": "Zhoufang Meiling", "phone": "+86 139 8765 4321", "email": "meiling.canary@example.org"}
+    office.dispatcher.report(lon=lon, lat=lat, contact=contact, description="12345 热线来电")
+    queued = outbox(app, hook["id"])
+    assert len(queued) == 1 and "12345 热线来电" in queued[0]["body_text"]
+    for value in contact.values():
+        assert value not in queued[0]["body_text"]
