@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from conftest import PASSWORD, Api, block_geojson
+from helpers import PASSWORD, Api, block_geojson
 from gridpatrol.core.db import clock_at
 
 CODE, X0, Y0, D = "940002", 61.0, 30.0, 0.001
@@ -259,3 +259,118 @@ def test_the_openapi_document_describes_the_inspector_kpis(app):
     assert {"key", "label", "reports", "registered", "rejected", "valid_report_rate", "verifications",
             "verifications_on_time", "verification_timely_rate", "responsibility_grids",
             "coverage_rate"} <= set(row["properties"])
+
+
+# ------------------------------------------------------------------ drill-down: the records behind each figure
+
+def drill(api, inspector_id, what, expect=200, **query):
+    r = api.get(f"/api/v1/kpis/inspectors/{inspector_id}/{what}?{urlencode(query)}")
+    assert r.status_code == expect, r.get_json()
+    return r.get_json()
+
+
+def test_every_figure_drills_to_a_list_as_long_as_the_figure(world):
+    api = world["supervisor"]
+    body = inspectors(api, **PERIOD)
+    moment = {**PERIOD, "as_of": body["as_of"]}
+    for row in body["rows"]:
+        key = row["key"]
+        every = drill(api, key, "verifications", **moment)
+        assert every["total"] == len(every["items"]) == row["verifications"], key
+        on_time = drill(api, key, "verifications", on_time="true", **moment)
+        late = drill(api, key, "verifications", on_time="false", **moment)
+        assert on_time["total"] == row["verifications_on_time"], key
+        assert on_time["total"] + late["total"] == row["verifications"], key
+        assert all(v["on_time"] for v in on_time["items"]) and not any(v["on_time"] for v in late["items"])
+        grids = drill(api, key, "coverage", **moment)
+        assert grids["responsibility_grids"] == len(grids["grids"]) == row["responsibility_grids"], key
+        assert grids["visited_grid_days"] == sum(len(g["visited_days"]) for g in grids["grids"]), key
+        assert grids["days"] == body["days"] and grids["coverage_rate"] == row["coverage_rate"], key
+        # the reports side drills through GET /cases?kpi=… with the same period and moment
+        for figure in ("reports", "registered", "rejected"):
+            r = api.get(f"/api/v1/cases?{urlencode({'kpi': figure, 'group_by': 'inspector', 'key': key, **moment})}")
+            assert r.status_code == 200 and r.get_json()["total"] == row[figure], (key, figure)
+
+
+def test_the_verifications_behind_the_timely_rate(world):
+    r1, r5 = world["cases"]["r1"], world["cases"]["r5"]
+    body = drill(world["dispatcher"], world["i2"].id, "verifications", **PERIOD)
+    assert body["label"] == world["i2"].name
+    assert [(v["case_id"], v["action"], v["on_time"]) for v in body["items"]] == [
+        (r1, "verify_fail", True), (r1, "verify_pass", False), (r5, "verify_fail", False), (r5, "verify_pass", True)]
+    first = body["items"][0]
+    # the deadline then in force: two working hours from the 10:00 feedback, moved an hour by the suspension
+    assert datetime.fromisoformat(first["deadline"]) == local("05T14:00")
+    assert datetime.fromisoformat(first["at"]) == local("05T12:30")
+    assert datetime.fromisoformat(first["handled_at"]) == local("05T10:00")
+    assert {v["number"] for v in body["items"]} == {world["i2"].case(r1)["number"], world["i2"].case(r5)["number"]}
+    mine = drill(world["dispatcher"], world["i1"].id, "verifications", **PERIOD)
+    assert [(v["case_id"], v["action"], v["on_time"]) for v in mine["items"]] == [
+        (world["cases"]["r4"], "verify_pass", True)]
+    nobody = drill(world["dispatcher"], world["i3"].id, "verifications", **PERIOD)
+    assert (nobody["label"], nobody["total"], nobody["items"]) == (world["i3"].name, 0, [])
+
+
+def test_the_grid_days_behind_the_coverage(world):
+    body = drill(world["supervisor"], world["i1"].id, "coverage", **PERIOD)
+    g = world["grids"]
+    assert (body["days"], body["first_day"], body["last_day"]) == (3, "2025-05-05", "2025-05-07")
+    assert [(x["code"], x["visited_days"]) for x in body["grids"]] == [
+        (g[0], ["2025-05-05", "2025-05-06"]), (g[1], ["2025-05-05"]), (g[2], [])]   # grid 2 only on Thursday
+    assert len(body["grids"][0]["patrol_ids"]) == 2 and body["grids"][2]["patrol_ids"] == []
+    assert body["grids"][1]["patrol_ids"][0] in body["grids"][0]["patrol_ids"]       # Monday's walk 0 → 1
+    assert (body["visited_grid_days"], body["coverage_rate"]) == (3, 0.3333)
+    # i2's walk in grid 2 (i1's) counts for neither of them: only one's own grids by one's own tracks
+    i2 = drill(world["supervisor"], world["i2"].id, "coverage", **PERIOD)
+    assert [(x["code"], x["visited_days"]) for x in i2["grids"]] == [(g[3], ["2025-05-05", "2025-05-07"])]
+    # the patrols named are the inspector's own, visible to the supervisor for that day
+    monday = world["supervisor"].get("/api/v1/patrols?date=2025-05-05").get_json()["items"]
+    ids = {p["id"] for p in monday if p["inspector_id"] == world["i1"].id}
+    assert set(body["grids"][1]["patrol_ids"]) <= ids
+
+
+def test_a_narrower_scope_drills_only_into_its_grids(world):
+    one_grid = world["user"]("supervisor", scope=world["grids"][0])
+    body = drill(one_grid, world["i1"].id, "coverage", **PERIOD)
+    assert [(x["code"], x["visited_days"]) for x in body["grids"]] == [
+        (world["grids"][0], ["2025-05-05", "2025-05-06"])]
+    assert body["coverage_rate"] == 0.6667
+    assert drill(one_grid, world["i1"].id, "verifications", **PERIOD)["total"] == 0
+    # i2 has no row for this supervisor: there is nothing behind it to see
+    for what in ("verifications", "coverage"):
+        r = one_grid.get(f"/api/v1/kpis/inspectors/{world['i2'].id}/{what}?{urlencode(PERIOD)}")
+        assert r.status_code == 404 and r.mimetype == "application/problem+json", what
+
+
+def test_drills_of_people_out_of_sight_are_404(world):
+    outsider = world["user"]("supervisor", "dispatcher", scope="310199")
+    for who in (world["i1"].id, world["i2"].id, 999_999_999, 10**20):
+        for what in ("verifications", "coverage"):
+            r = outsider.get(f"/api/v1/kpis/inspectors/{who}/{what}?{urlencode(PERIOD)}")
+            assert r.status_code == 404 and r.mimetype == "application/problem+json", (who, what)
+
+
+def test_drills_are_for_supervisors_and_dispatchers(world, anon):
+    for roles in (("inspector",), ("handler",), ("admin",)):
+        for what in ("verifications", "coverage"):
+            r = world["user"](*roles).get(f"/api/v1/kpis/inspectors/{world['i1'].id}/{what}")
+            assert r.status_code == 403 and r.mimetype == "application/problem+json", (roles, what)
+    assert anon.get(f"/api/v1/kpis/inspectors/{world['i1'].id}/coverage").status_code == 401
+
+
+@pytest.mark.parametrize("what, query, field", [
+    ("verifications", {"on_time": "perhaps"}, "on_time"),
+    ("verifications", {"from": "2025-05-08T00:00:00+08:00", "to": "2025-05-05T00:00:00+08:00"}, "from"),
+    ("coverage", {"as_of": "yesterday"}, "as_of"),
+    ("coverage", {"on_time": "true"}, "on_time"),
+])
+def test_bad_drill_queries_are_422(world, what, query, field):
+    r = world["supervisor"].get(f"/api/v1/kpis/inspectors/{world['i1'].id}/{what}?{urlencode(query)}")
+    assert r.status_code == 422 and field in r.get_json()["errors"], r.get_json()
+
+
+def test_the_openapi_document_describes_the_drills(app):
+    spec = app.test_client().get("/api/v1/openapi.json").get_json()
+    for what, params in (("verifications", {"from", "to", "as_of", "on_time"}), ("coverage", {"from", "to", "as_of"})):
+        op = spec["paths"][f"/api/v1/kpis/inspectors/{{inspector_id}}/{what}"]["get"]
+        assert {p["name"] for p in op["parameters"] if p["in"] == "query"} == params

@@ -7,7 +7,8 @@ from flask_smorest import Blueprint
 
 from ..core.authz import current_user, requires
 from . import services
-from .schemas import InspectorQuery, InspectorsOut, KpiOut, KpiQuery, KpiRow, TrendOut, TrendQuery
+from .schemas import (InspectorCoverageOut, InspectorDrillQuery, InspectorQuery, InspectorsOut, KpiOut, KpiQuery,
+                      KpiRow, TrendOut, TrendQuery, VerificationDrillQuery, VerificationsOut)
 
 blp = Blueprint("kpis", __name__, description="KPIs (综合评价)")
 
@@ -83,3 +84,23 @@ class InspectorsView(MethodView):
     def get(self, args):
         """Per inspector: reports and their validity, timely verifications, patrol coverage of their grids"""
         return services.inspectors(current_user(), _args(args))
+
+
+@blp.route("/kpis/inspectors/<int:inspector_id>/verifications")
+class InspectorVerificationsView(MethodView):
+    @requires("supervisor", "dispatcher")
+    @blp.arguments(VerificationDrillQuery, location="query")
+    @blp.response(200, VerificationsOut)
+    def get(self, args, inspector_id):
+        """The verifications behind an inspector's verification figures, each with its case and deadline"""
+        return services.inspector_verifications(current_user(), inspector_id, _args(args))
+
+
+@blp.route("/kpis/inspectors/<int:inspector_id>/coverage")
+class InspectorCoverageView(MethodView):
+    @requires("supervisor", "dispatcher")
+    @blp.arguments(InspectorDrillQuery, location="query")
+    @blp.response(200, InspectorCoverageOut)
+    def get(self, args, inspector_id):
+        """The responsibility grids behind an inspector's coverage: the days each was visited, by which patrols"""
+        return services.inspector_coverage(current_user(), inspector_id, _args(args))

@@ -102,3 +102,57 @@ class InspectorsOut(Schema):
     as_of = AwareDateTime()
     days = fields.Integer()
     rows = fields.List(fields.Nested(InspectorRow))
+
+
+class InspectorDrillQuery(Schema):
+    from_ = AwareDateTime(data_key="from", metadata={"description": "as for GET /kpis/inspectors"})
+    to = AwareDateTime()
+    as_of = AwareDateTime(metadata={"description": "the `as_of` of the figures drilled (default: now)"})
+
+
+class VerificationDrillQuery(InspectorDrillQuery):
+    on_time = fields.Boolean(metadata={"description": "only those made by (true) or after (false) the deadline"})
+
+
+class VerificationItem(Schema):
+    case_id = fields.Integer()
+    number = fields.String()
+    status = fields.String()
+    category_code = fields.String()
+    action = fields.String(metadata={"description": "verify_pass or verify_fail"})
+    at = AwareDateTime()
+    handled_at = AwareDateTime(allow_none=True, metadata={"description": "the feedback verified"})
+    deadline = AwareDateTime(allow_none=True, metadata={"description": "the verification deadline then in force"})
+    on_time = fields.Boolean()
+
+
+class VerificationsOut(Schema):
+    from_ = AwareDateTime(data_key="from", attribute="from")
+    to = AwareDateTime()
+    as_of = AwareDateTime()
+    inspector_id = fields.Integer()
+    label = fields.String()
+    total = fields.Integer()
+    items = fields.List(fields.Nested(VerificationItem))
+
+
+class CoverageGridItem(Schema):
+    code = fields.String()
+    name = fields.String(allow_none=True)
+    visited_days = fields.List(fields.Date(), metadata={"description": "local days a track of theirs visited it"})
+    patrol_ids = fields.List(fields.Integer())
+
+
+class InspectorCoverageOut(Schema):
+    from_ = AwareDateTime(data_key="from", attribute="from")
+    to = AwareDateTime()
+    as_of = AwareDateTime()
+    inspector_id = fields.Integer()
+    label = fields.String()
+    days = fields.Integer()
+    first_day = fields.Date()
+    last_day = fields.Date()
+    responsibility_grids = fields.Integer()
+    visited_grid_days = fields.Integer()
+    coverage_rate = fields.Float(allow_none=True, metadata={"description": "visited_grid_days ÷ (grids × days)"})
+    grids = fields.List(fields.Nested(CoverageGridItem))

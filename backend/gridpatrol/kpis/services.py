@@ -17,7 +17,7 @@ from ..auth.models import User
 from ..catalog import services as catalog
 from ..core.authz import case_scope_sql, like_patterns
 from ..core.db import utcnow
-from ..core.errors import invalid
+from ..core.errors import NotFound, invalid
 from ..extensions import db
 
 GROUP_KEYS = {
@@ -299,62 +299,133 @@ def inspectors(user: User, args: dict) -> dict:
     """Per inspector for a period: their reports (as `kpis()` by inspector), their verifications and how
     many were made before the verification deadline, and the coverage of their responsibility grids by
     their own tracks. Rows for every active inspector the caller oversees, and for anyone who reported or
-    verified in the caller's scope in the period."""
+    verified in the caller's scope in the period. `inspector_verifications()` and `inspector_coverage()`
+    give the verifications and grid-days behind each row's figures, from the same SQL."""
     start, to, as_of = period(args)
-    reports = {r["key"]: r for r in kpis(user, "inspector", {"from": start, "to": to, "as_of": as_of})["rows"]
-               if r["key"] is not None}
-    verifications = _verifications(user, start, to, as_of)
-    tz = catalog.work_calendar().tz
-    first_day = start.astimezone(tz).date()
-    last_day = (min(to, as_of) - timedelta(microseconds=1)).astimezone(tz).date()
-    days = max(0, (last_day - first_day).days + 1)
-    scope = like_patterns(user.scope)
-    people = db.session.execute(text("""
-        SELECT u.id::text AS key, u.display_name AS label,
-               (SELECT count(DISTINCT g.code) FROM unnest(u.grid_codes) AS g(code)
-                WHERE g.code LIKE ANY(CAST(:scope AS text[]))) AS responsibility_grids,
-               (SELECT count(*) FROM (SELECT DISTINCT v.grid_code, v.day FROM grid_visits v
-                                      WHERE v.inspector_id = u.id AND v.grid_code = ANY(u.grid_codes)
-                                        AND v.grid_code LIKE ANY(CAST(:scope AS text[]))
-                                        AND v.day BETWEEN :first_day AND :last_day) d) AS visited_grid_days
-        FROM users u
-        WHERE u.id::text = ANY(CAST(:acted AS text[]))
-           OR (u.active AND 'inspector' = ANY(u.roles)
-               AND (NOT EXISTS (SELECT 1 FROM unnest(u.scope) AS s(code)
-                                WHERE NOT s.code LIKE ANY(CAST(:scope AS text[])))
-                    OR EXISTS (SELECT 1 FROM unnest(u.grid_codes) AS g(code)
-                               WHERE g.code LIKE ANY(CAST(:scope AS text[])))))
-        ORDER BY u.id
-    """), {"scope": scope, "first_day": first_day, "last_day": last_day,
-           "acted": sorted(set(reports) | set(verifications))}).mappings().all()
+    reports, verifications, people = _inspector_facts(user, start, to, as_of)
+    first_day, last_day, days = _days(start, to, as_of)
+    grids = _grid_days(user, [int(p["key"]) for p in people], first_day, last_day)
     out = []
     for p in people:
         r = reports.get(p["key"], {})
-        made, on_time = verifications.get(p["key"], (0, 0))
+        made = verifications.get(p["key"], [])
+        on_time = sum(1 for v in made if v["on_time"])
         registered, rejected = r.get("registered", 0), r.get("rejected", 0)
+        theirs = grids.get(p["key"], [])
+        visited = sum(len(g["visited_days"]) for g in theirs)
         out.append({
             "key": p["key"], "label": p["label"], "reports": r.get("reports", 0), "registered": registered,
             "rejected": rejected, "valid_report_rate": _ratio(registered, registered + rejected),
-            "verifications": made, "verifications_on_time": on_time,
-            "verification_timely_rate": _ratio(on_time, made),
-            "responsibility_grids": p["responsibility_grids"],
-            "coverage_rate": _ratio(p["visited_grid_days"], p["responsibility_grids"] * days),
+            "verifications": len(made), "verifications_on_time": on_time,
+            "verification_timely_rate": _ratio(on_time, len(made)),
+            "responsibility_grids": len(theirs),
+            "coverage_rate": _ratio(visited, len(theirs) * days),
         })
     return {"from": start, "to": to, "as_of": as_of, "days": days, "rows": out}
+
+
+def inspector_verifications(user: User, inspector_id: int, args: dict) -> dict:
+    """The verifications behind an inspector's `verifications` (and, with `on_time`, behind
+    `verifications_on_time` or the rest): one item per verify_pass or verify_fail, with its case."""
+    start, to, as_of = period(args)
+    _, verifications, people = _inspector_facts(user, start, to, as_of, only=inspector_id)
+    person = _one(people, inspector_id)
+    items = verifications.get(person["key"], [])
+    if args.get("on_time") is not None:
+        items = [v for v in items if v["on_time"] == args["on_time"]]
+    return {"from": start, "to": to, "as_of": as_of, "inspector_id": inspector_id, "label": person["label"],
+            "total": len(items), "items": items}
+
+
+def inspector_coverage(user: User, inspector_id: int, args: dict) -> dict:
+    """The grid-days behind an inspector's `coverage_rate`: each responsibility grid in the caller's scope,
+    the days of the period a track of theirs visited it, and those patrols."""
+    start, to, as_of = period(args)
+    _, _, people = _inspector_facts(user, start, to, as_of, only=inspector_id)
+    person = _one(people, inspector_id)
+    first_day, last_day, days = _days(start, to, as_of)
+    grids = _grid_days(user, [inspector_id], first_day, last_day).get(person["key"], [])
+    visited = sum(len(g["visited_days"]) for g in grids)
+    return {"from": start, "to": to, "as_of": as_of, "inspector_id": inspector_id, "label": person["label"],
+            "days": days, "first_day": first_day, "last_day": last_day, "responsibility_grids": len(grids),
+            "visited_grid_days": visited, "coverage_rate": _ratio(visited, len(grids) * days), "grids": grids}
+
+
+def _one(people: list[dict], inspector_id: int) -> dict:
+    if not people:
+        raise NotFound(f"No inspector {inspector_id}")
+    return people[0]
+
+
+def _days(start: datetime, to: datetime, as_of: datetime):
+    """The local days of the period, up to `as_of`: first, last, how many."""
+    tz = catalog.work_calendar().tz
+    first_day = start.astimezone(tz).date()
+    last_day = (min(to, as_of) - timedelta(microseconds=1)).astimezone(tz).date()
+    return first_day, last_day, max(0, (last_day - first_day).days + 1)
+
+
+def _inspector_facts(user: User, start: datetime, to: datetime, as_of: datetime, only: int | None = None):
+    """(reports by inspector, verifications by inspector, the people with a row): everyone the caller
+    oversees or who acted in the caller's scope in the period; with `only`, that one person or nobody."""
+    reports = {r["key"]: r for r in kpis(user, "inspector", {"from": start, "to": to, "as_of": as_of})["rows"]
+               if r["key"] is not None}
+    verifications = _verifications(user, start, to, as_of)
+    scope = like_patterns(user.scope)
+    people = db.session.execute(text(f"""
+        SELECT u.id::text AS key, u.display_name AS label
+        FROM users u
+        WHERE (u.id::text = ANY(CAST(:acted AS text[]))
+               OR (u.active AND 'inspector' = ANY(u.roles)
+                   AND (NOT EXISTS (SELECT 1 FROM unnest(u.scope) AS s(code)
+                                    WHERE NOT s.code LIKE ANY(CAST(:scope AS text[])))
+                        OR EXISTS (SELECT 1 FROM unnest(u.grid_codes) AS g(code)
+                                   WHERE g.code LIKE ANY(CAST(:scope AS text[]))))))
+          {"AND u.id = :only" if only is not None else ""}
+        ORDER BY u.id
+    """), {"scope": scope, "acted": sorted(set(reports) | set(verifications)),
+           **({"only": only} if only is not None else {})}).mappings().all()
+    return reports, verifications, [dict(p) for p in people]
+
+
+def _grid_days(user: User, inspector_ids: list[int], first_day: date, last_day: date) -> dict[str, list[dict]]:
+    """Per inspector: each of their responsibility grids in the caller's scope, with the local days in
+    [first_day, last_day] their own tracks visited it and the patrols that did."""
+    rows = db.session.execute(text("""
+        SELECT u.id::text AS key, g.code, gr.name,
+               coalesce(array_agg(DISTINCT v.day ORDER BY v.day) FILTER (WHERE v.day IS NOT NULL), '{}') AS days,
+               coalesce(array_agg(DISTINCT v.patrol_id ORDER BY v.patrol_id) FILTER (WHERE v.day IS NOT NULL), '{}')
+                 AS patrol_ids
+        FROM users u
+        CROSS JOIN LATERAL (SELECT DISTINCT code FROM unnest(u.grid_codes) AS x(code)) g
+        LEFT JOIN grids gr ON gr.code = g.code
+        LEFT JOIN grid_visits v ON v.inspector_id = u.id AND v.grid_code = g.code
+                               AND v.day BETWEEN :first_day AND :last_day
+        WHERE u.id = ANY(:ids) AND g.code LIKE ANY(CAST(:scope AS text[]))
+        GROUP BY u.id, g.code, gr.name
+        ORDER BY u.id, g.code
+    """), {"ids": inspector_ids, "scope": like_patterns(user.scope), "first_day": first_day,
+           "last_day": last_day}).mappings().all()
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        out.setdefault(r["key"], []).append({"code": r["code"], "name": r["name"], "visited_days": list(r["days"]),
+                                             "patrol_ids": list(r["patrol_ids"])})
+    return out
 
 
 def _ratio(a, b):
     return round(a / b, 4) if b else None
 
 
-def _verifications(user: User, start: datetime, to: datetime, as_of: datetime) -> dict[str, tuple[int, int]]:
-    """Per inspector: (verifications made in the period, those made by the verification deadline then in
-    force). The case row holds the deadline of its latest feedback; the deadline of an earlier feedback
-    (before a rework) is worked out as the workflow set it: from that feedback, moved by any suspension."""
+def _verifications(user: User, start: datetime, to: datetime, as_of: datetime) -> dict[str, list[dict]]:
+    """Per inspector: the verifications made in the period, each with the verification deadline then in
+    force and whether it was met. The case row holds the deadline of its latest feedback; the deadline of
+    an earlier feedback (before a rework) is worked out as the workflow set it: from that feedback, moved
+    by any suspension."""
     scope_sql, params = case_scope_sql(user.scope)
     rows = db.session.execute(text(f"""
-        SELECT e.actor_id::text AS key, e.at, c.deadline_verify,
-               h.at AS handled_at, h.latest,
+        SELECT e.actor_id::text AS key, e.case_id, c.number, c.status, c.category_code, e.action, e.at,
+               c.deadline_verify, h.at AS handled_at, h.latest,
                (SELECT json_agg(json_build_array(s.action, s.at) ORDER BY s.seq) FROM case_events s
                 WHERE s.case_id = e.case_id AND s.action IN ('suspend', 'resume') AND s.seq > h.seq
                   AND s.seq < e.seq) AS pauses
@@ -366,10 +437,11 @@ def _verifications(user: User, start: datetime, to: datetime, as_of: datetime) -
           ORDER BY x.seq DESC LIMIT 1) h ON true
         WHERE e.action IN ('verify_pass', 'verify_fail') AND e.actor_id IS NOT NULL
           AND e.at >= :from AND e.at < :to AND e.at <= :as_of AND {scope_sql}
+        ORDER BY e.at, e.case_id, e.seq
     """), {**params, "from": start, "to": to, "as_of": as_of}).mappings().all()
     cal = catalog.work_calendar()
     limit = current_app.config["VERIFY_LIMIT_HOURS"]
-    out: dict[str, list[int]] = {}
+    out: dict[str, list[dict]] = {}
     for r in rows:
         deadline = r["deadline_verify"]
         if r["handled_at"] is not None and not r["latest"]:
@@ -382,7 +454,8 @@ def _verifications(user: User, start: datetime, to: datetime, as_of: datetime) -
                 elif paused is not None:
                     deadline = cal.add_working_hours(deadline, cal.working_hours_between(paused, at))
                     paused = None
-        counts = out.setdefault(r["key"], [0, 0])
-        counts[0] += 1
-        counts[1] += int(deadline is not None and r["at"] <= deadline)
-    return {k: (v[0], v[1]) for k, v in out.items()}
+        out.setdefault(r["key"], []).append({
+            "case_id": r["case_id"], "number": r["number"], "status": r["status"], "category_code": r["category_code"],
+            "action": r["action"], "at": r["at"], "handled_at": r["handled_at"], "deadline": deadline,
+            "on_time": deadline is not None and r["at"] <= deadline})
+    return out
