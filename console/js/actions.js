@@ -63,7 +63,7 @@ export function startAction(c, action, ctx) {
         h('button', { type: 'button', class: 'small', onclick: () => { reason.value = t(k); } }, t(k))));
       return formDialog(c, action, [field(t('form.reason'), reason), quick], () => ({ reason: need(reason.value, t('form.reason')) }), done);
     }
-    case 'merge': return mergeDialog(c, ctx.duplicates || [], done);
+    case 'merge': return mergeDialog(c, ctx.duplicates || [], done, ctx.parentId);
     case 'dispatch': return dispatchDialog(c, done);
     case 'return': {
       const code = h('select', { name: 'reason_code', testid: 'action-field-reason_code' }, RETURN_REASONS.map((r) => option(r, t(`reason.${r}`))));
@@ -186,12 +186,14 @@ async function dispatchDialog(c, done) {
 
 // ------------------------------------------------------------------ merge into a duplicate
 
-function mergeDialog(c, candidates, done) {
+// candidates: the duplicates found nearby; parentId: the one chosen in the list, checked here to confirm
+function mergeDialog(c, candidates, done, parentId) {
   const radios = candidates.map((d) => h('label', { class: 'check cand' },
-    h('input', { type: 'radio', name: 'parent', value: String(d.id), testid: 'merge-candidate' }),
+    h('input', { type: 'radio', name: 'parent', value: String(d.id), testid: 'merge-candidate', dataset: { caseId: String(d.id) } }),
     h('span', { class: 'mono' }, d.number), ' ', h('span', { class: 'chip' }, t(`status.${d.status}`)), ' ',
     d.distance_m != null ? t('dup.distance', { m: Math.round(d.distance_m) }) : '', ' ', h('span', { class: 'muted', text: d.description || '' })));
-  if (radios.length) radios[0].querySelector('input').checked = true;
+  const preferred = radios.find((r) => r.querySelector('input').value === String(parentId)) || radios[0];
+  if (preferred) preferred.querySelector('input').checked = true;
   const number = h('input', { type: 'text', name: 'parent_number', placeholder: t('merge.byNumber'), testid: 'merge-number' });
   formDialog(c, 'merge', [
     radios.length ? h('div', { class: 'cands' }, radios) : h('p', { class: 'muted' }, t('dup.none')),

@@ -54,6 +54,8 @@ export function createMap(container, { testid, minZoom = 3, maxZoom = 20, onClic
   let baseUrl = null;
   const tileLayers = [];
   const overlays = new Map();
+  let drawn = []; // the tiles drawn in the last frame, [{layer, e}]: what queryRenderedFeatures reads
+  let drawing = [];
 
   // ------------------------------------------------------------------ geometry
 
@@ -189,6 +191,7 @@ export function createMap(container, { testid, minZoom = 3, maxZoom = 20, onClic
       }
       if (shown) {
         drawTile(layer, shown, z, x, y, stats);
+        drawing.push({ layer, e: shown });
       } else {
         // while it loads: a coarser tile of the same layer, cut to this tile's square
         for (let dz = 1; dz <= 4 && z - dz >= 0; dz++) {
@@ -346,10 +349,12 @@ export function createMap(container, { testid, minZoom = 3, maxZoom = 20, onClic
     ctx.clearRect(0, 0, width, height);
     drawBase();
     const stats = { grids: new Set(), bins: 0, cases: 0 };
+    drawing = [];
     let pending = 0;
     for (const layer of tileLayers.filter((l) => l.visible && l.kind === 'fill')) pending += drawTileLayer(layer, stats);
     for (const o of overlays.values()) if (o.visible !== false) drawOverlay(o);
     for (const layer of tileLayers.filter((l) => l.visible && l.kind === 'point')) pending += drawTileLayer(layer, stats);
+    drawn = drawing;
     const ds = container.dataset;
     ds.zoom = view.zoom.toFixed(2);
     ds.grids = String(stats.grids.size);
@@ -500,6 +505,42 @@ export function createMap(container, { testid, minZoom = 3, maxZoom = 20, onClic
   }
   function fitHome() { if (home) fit(home); }
 
+  // ------------------------------------------------------------------ what the last frame drew
+
+  // The features of the last frame with the style they were drawn with, like MapLibre's
+  // queryRenderedFeatures: tile features of the tiles drawn (a grid cut by tile edges comes once per
+  // tile; points only when on screen), and overlay features with how many of their vertices are on
+  // screen. Also on the container (`el.queryRenderedFeatures({layers})`) for scripts and tests.
+  function renderedFeatures({ layers } = {}) {
+    const want = (id) => !layers || layers.includes(id);
+    const out = [];
+    for (const { layer, e } of drawn) {
+      if (!want(layer.id) || !layer.visible) continue;
+      for (const l of Object.values(e.data)) {
+        for (const f of l.features) {
+          if (layer.kind === 'point' && !f.screen) continue;
+          const style = layer.kind === 'fill' ? layer.style(f, l.name) : layer.point(f, l.name);
+          if (style) out.push({ layer: layer.id, sourceLayer: l.name, tile: e.id, properties: { ...f.props }, style });
+        }
+      }
+    }
+    const inside = ([sx, sy]) => sx >= 0 && sy >= 0 && sx <= width && sy <= height;
+    for (const [id, o] of overlays) {
+      if (o.visible === false || !want(id)) continue;
+      for (const f of o.features) {
+        const style = f.geometry && o.style(f);
+        if (!style) continue;
+        const g = f.geometry;
+        const coords = g.type === 'Point' ? [g.coordinates] : g.type === 'LineString' || g.type === 'MultiPoint' ? g.coordinates
+          : g.type === 'MultiLineString' || g.type === 'Polygon' ? g.coordinates.flat() : g.type === 'MultiPolygon' ? g.coordinates.flat(2) : [];
+        const onScreen = coords.filter((c) => inside(toScreen(...project(c[0], c[1])))).length;
+        out.push({ layer: id, properties: f.properties || {}, geometry: g, style, vertices: coords.length, onScreen });
+      }
+    }
+    return out;
+  }
+  container.queryRenderedFeatures = renderedFeatures;
+
   // ------------------------------------------------------------------ the map's API
 
   const api = {
@@ -558,6 +599,7 @@ export function createMap(container, { testid, minZoom = 3, maxZoom = 20, onClic
       return [w, s, e, n];
     },
     hitTest,
+    queryRenderedFeatures: renderedFeatures,
     screenOf(lon, lat) { return toScreen(...project(lon, lat)); },
     destroy() {
       destroyed = true;

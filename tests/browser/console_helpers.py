@@ -80,3 +80,21 @@ def canvas_pixel(page, testid, x, y):
         const r = window.devicePixelRatio || 1;
         return Array.from(c.getContext('2d').getImageData(Math.round(x * r), Math.round(y * r), 1, 1).data);
     }""", [testid, x, y])
+
+
+# what the console's map drew in its last frame, as the map itself reports it (queryRenderedFeatures on
+# the map element, like MapLibre's): [{layer, sourceLayer?, properties, style, geometry?, onScreen?}]
+def rendered_features(page, layers, testid="map"):
+    return page.evaluate("""([testid, layers]) => {
+        const el = document.querySelector(`[data-testid="${testid}"]`);
+        return el && el.queryRenderedFeatures ? el.queryRenderedFeatures({ layers }) : [];
+    }""", [testid, layers])
+
+
+def wait_rendered(page, layers, predicate, testid="map", timeout=30_000):
+    """Wait until `predicate` (JS source of a function of the rendered features) holds."""
+    page.wait_for_function(f"""([testid, layers]) => {{
+        const el = document.querySelector(`[data-testid="${{testid}}"]`);
+        if (!el || !el.queryRenderedFeatures) return false;
+        return ({predicate})(el.queryRenderedFeatures({{ layers }}));
+    }}""", arg=[testid, layers], timeout=timeout)

@@ -38,6 +38,30 @@ function checks(name, values, chosen, label = (v) => v) {
     h('input', { type: 'checkbox', value: String(v), checked: chosen.includes(v) }), label(v))));
 }
 const checked = (box) => [...box.querySelectorAll('input:checked')].map((i) => i.value);
+const fieldset = (label, node) => h('div', { class: 'field' }, h('span', { class: 'label' }, label), node);
+
+// A long list to choose several from: checkboxes (no Ctrl-click that loses a choice), a filter, the
+// count chosen, and all / none for what the filter shows. items: [{value, label, indent}]
+function checkList(name, items, chosen) {
+  // what is chosen but not offered (outside the caller's areas, a retired category) stays chosen
+  const known = new Set(items.map((it) => it.value));
+  items = items.concat(chosen.filter((v) => !known.has(v)).map((v) => ({ value: v, label: v })));
+  const count = h('span', { class: 'muted small', testid: `admin-count-${name}` });
+  const boxes = items.map((it) => h('label', { class: `check${it.indent ? ' indent' : ''}`, dataset: { text: it.label.toLowerCase() } },
+    h('input', { type: 'checkbox', value: it.value, checked: chosen.includes(it.value) }), it.label));
+  const listBox = h('div', { class: 'checklist', testid: `admin-field-${name}` }, boxes);
+  const recount = () => { count.textContent = t('admin.chosen', { n: checked(listBox).length, m: items.length }); };
+  const shown = () => boxes.filter((b) => !b.hidden).map((b) => b.querySelector('input'));
+  const filter = h('input', { type: 'search', placeholder: t('admin.filter'), testid: `admin-filter-${name}`, oninput: () => {
+    const f = filter.value.trim().toLowerCase();
+    boxes.forEach((b) => { b.hidden = !!f && !b.dataset.text.includes(f); });
+  } });
+  const all = h('button', { type: 'button', class: 'small', onclick: () => { shown().forEach((i) => { i.checked = true; }); recount(); } }, t('admin.all'));
+  const none = h('button', { type: 'button', class: 'small', onclick: () => { shown().forEach((i) => { i.checked = false; }); recount(); } }, t('admin.none'));
+  listBox.addEventListener('change', recount);
+  recount();
+  return { node: h('div', { class: 'checklist-box' }, h('div', { class: 'row' }, filter, all, none, count), listBox), values: () => checked(listBox) };
+}
 
 function missing(what) {
   return h('p', { class: 'notice', testid: 'admin-missing' }, t('admin.missing', { what }));
@@ -136,24 +160,23 @@ function teamForm(x, done) {
   const name = input('name', x && x.name);
   const kind = h('select', { testid: 'admin-field-kind' }, TEAM_KINDS.map((k) => option(k, t(`teamkind.${k}`), x && x.kind === k)));
   const agencies = input('agencies', x ? x.agencies.join('、') : '');
-  const areaBox = h('select', { multiple: true, size: 10, testid: 'admin-field-area_codes' },
-    refs.areas.map((a) => option(a.code, `${a.level === 'community' ? '　' : ''}${areaName(a.code)} ${a.code}`, x && x.area_codes.includes(a.code))));
+  const areaBox = checkList('area_codes', refs.areas.map((a) => ({ value: a.code, label: `${areaName(a.code)} ${a.code}`, indent: a.level === 'community' })),
+    x ? x.area_codes : []);
   const grids = h('textarea', { rows: 2, testid: 'admin-field-grid_codes' });
   grids.value = x ? x.grid_codes.join(' ') : '';
-  const cats = h('select', { multiple: true, size: 10, testid: 'admin-field-category_codes' },
-    refs.categories.filter((c) => c.active).map((c) => option(c.code, `${c.code} ${catName(c)}`, x && x.category_codes.includes(c.code))));
+  const cats = checkList('category_codes', refs.categories.filter((c) => c.active).map((c) => ({ value: c.code, label: `${c.code} ${catName(c)}` })),
+    x ? x.category_codes : []);
   const active = h('input', { type: 'checkbox', checked: !x || x.active !== false, testid: 'admin-field-active' });
   dialog({
     title: x ? `${t('edit')} · ${x.name}` : t('admin.newTeam'), testid: 'team-dialog', wide: true,
     body: h('div', { class: 'form two' },
       h('div', {}, field(t('team.name'), name), field(t('team.kind'), kind), field(t('team.agencies'), agencies, t('admin.listHint')),
-        field(t('team.areas'), areaBox, t('admin.multiHint')), field(t('team.grids'), grids, t('admin.gridsHint')),
-        x ? h('label', { class: 'check' }, active, t('admin.active')) : null),
-      h('div', {}, field(t('team.categories'), cats, t('admin.multiHint')))),
+        field(t('team.grids'), grids, t('admin.gridsHint')),
+        x ? h('label', { class: 'check' }, active, t('admin.active')) : null, fieldset(t('team.areas'), areaBox.node)),
+      h('div', {}, fieldset(t('team.categories'), cats.node))),
     actions: [{ label: t('cancel') }, { label: t('save'), primary: true, testid: 'team-save', onClick: async () => {
       const b = { name: name.value.trim(), kind: kind.value, agencies: list(agencies.value.replace(/、/g, ',')),
-        area_codes: [...areaBox.selectedOptions].map((o) => o.value), grid_codes: list(grids.value),
-        category_codes: [...cats.selectedOptions].map((o) => o.value) };
+        area_codes: areaBox.values(), grid_codes: list(grids.value), category_codes: cats.values() };
       if (x) {
         b.active = active.checked;
         const res = await call(`/teams/${x.id}`, { method: 'PATCH', json: b });
@@ -294,7 +317,15 @@ async function calendar(body, year = new Date().getFullYear()) {
       h('section', { class: 'panel' }, h('h3', {}, t('cal.periods')), h('p', { class: 'muted small' }, t('cal.periodsHint')), periodRows, savePeriods),
       h('section', { class: 'panel' }, h('h3', {}, t('cal.days', { y: year })),
         h('div', { class: 'row' }, date, workday, name, addDay),
-        h('div', { class: 'year' }, yearView(year, days)),
+        h('p', { class: 'legend-line small muted' }, h('span', { class: 'sw off' }), t('cal.holiday'), h('span', { class: 'sw swap' }), t('cal.workday'),
+          h('span', { class: 'sw we' }), t('cal.weekend'), ' · ', t('cal.pickHint')),
+        h('div', { class: 'year', testid: 'calendar-year-view', dataset: { year: String(year) } }, yearView(year, days, (iso, off) => {
+          date.value = iso;
+          workday.value = off ? 'true' : 'false'; // a click proposes the other state of the day
+          const known = days.find((d) => d.date === iso);
+          name.value = known ? known.name || '' : '';
+          name.focus();
+        })),
         h('table', { class: 'data small' }, h('tbody', {}, days.map((d) => h('tr', { testid: 'calendar-day', dataset: { date: d.date } },
           h('td', { class: 'mono' }, d.date), h('td', {}, t(`wd.${WEEKDAYS[(new Date(`${d.date}T00:00:00`).getDay() + 6) % 7]}`)),
           h('td', {}, h('span', { class: `chip ${d.workday ? 'workday' : 'holiday'}` }, t(d.workday ? 'cal.workday' : 'cal.holiday'))),
@@ -306,8 +337,9 @@ async function calendar(body, year = new Date().getFullYear()) {
           } }, t('remove'))))))))));
 }
 
-// twelve small months: holidays red, swapped working days blue, weekends grey
-function yearView(year, days) {
+// twelve small months: holidays red, swapped working days blue, weekends grey; a click on a day
+// puts it in the form above, proposing the other state
+function yearView(year, days, pick) {
   const special = new Map(days.map((d) => [d.date, d]));
   const p = (n) => String(n).padStart(2, '0');
   return Array.from({ length: 12 }, (_, m) => {
@@ -319,7 +351,9 @@ function yearView(year, days) {
       const iso = `${year}-${p(m + 1)}-${p(d)}`;
       const s = special.get(iso);
       const wd = (new Date(year, m, d).getDay() + 6) % 7;
-      cells.push(h('span', { class: s ? (s.workday ? 'swap' : 'off') : wd >= 5 ? 'we' : '', title: s ? `${iso} ${s.name || ''}` : iso }, String(d)));
+      const off = s ? !s.workday : wd >= 5;
+      cells.push(h('span', { class: s ? (s.workday ? 'swap' : 'off') : wd >= 5 ? 'we' : '', title: s ? `${iso} ${s.name || ''}` : iso,
+        role: 'button', tabindex: '-1', dataset: { date: iso }, onclick: () => pick(iso, off) }, String(d)));
     }
     return h('div', { class: 'month' }, h('b', {}, t('cal.month', { m: m + 1 })), h('div', { class: 'days' }, cells));
   });

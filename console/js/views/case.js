@@ -2,7 +2,7 @@
 // side, the event timeline (who, when, what), the buttons the state table allows this person, the
 // dispatch dialog with ranked suggestions, and duplicates nearby to merge with.
 import { call, get, qs } from '../api.js';
-import { act, registerFields, startAction } from '../actions.js';
+import { registerFields, startAction } from '../actions.js';
 import { OPEN, badges, deadlineText, statusChip, timerDot } from '../caselist.js';
 import { t } from '../i18n.js';
 import { casePoint, gridStyle, tileUrl } from '../layers.js';
@@ -101,21 +101,21 @@ export function mount(root, route) {
       h('h2', {}, t('case.details')),
       h('p', { class: 'description', testid: 'case-description', text: c.description || t('case.noDescription') }),
       dl([
-        [t('case.source'), t(`source.${c.source}`)],
+        [t('case.source'), t(`source.${c.source}`), 'case-source'],
         [t('case.reportedAt'), `${fmtDateTime(c.reported_at)} (${fmtAge(c.reported_at)})`],
         [t('case.observedAt'), fmtDateTime(c.observed_at)],
         [t('case.address'), c.address || '—'],
-        [t('case.grid'), c.grid_code ? `${gridName(c.grid_code) || ''} ${c.grid_code}`.trim() : t('case.noGrid')],
+        [t('case.grid'), c.grid_code ? `${gridName(c.grid_code) || ''} ${c.grid_code}`.trim() : t('case.noGrid'), 'case-grid'],
         [t('case.area'), [areaName(c.street_code), areaName(c.community_code)].filter((x) => x && x !== '—').join(' / ') || '—'],
         [t('case.location'), `${c.location.lon.toFixed(6)}, ${c.location.lat.toFixed(6)}${c.location.accuracy_m != null ? ` ±${Math.round(c.location.accuracy_m)} m` : ''}`],
         [t('case.leadTeam'), c.lead_team_id ? teamName(c.lead_team_id) : '—'],
         c.assisting_team_ids && c.assisting_team_ids.length ? [t('case.assisting'), c.assisting_team_ids.map(teamName).join('、')] : null,
-        c.parent_id ? [t('case.parent'), h('a', { href: `#/case/${c.parent_id}` }, `#${c.parent_id}`)] : null,
+        c.parent_id ? [t('case.parent'), parentLink(c.parent_id)] : null,
         c.rework_count ? [t('case.rework'), String(c.rework_count)] : null,
         c.extension_hours ? [t('case.extensionHours'), String(c.extension_hours)] : null,
         c.pending_extension ? [t('case.pendingExtension'), `${c.pending_extension.hours} h · ${c.pending_extension.reason || ''}`] : null,
         c.escalation_level ? [t('case.escalation'), `${t(`escalate.level${c.escalation_level}`)} · ${c.escalation_note || ''}`] : null,
-        c.contact ? [t('case.contact'), [c.contact.name, c.contact.phone, c.contact.email].filter(Boolean).join(' · ')] : null,
+        c.contact ? [t('case.contact'), [c.contact.name, c.contact.phone, c.contact.email].filter(Boolean).join(' · '), 'case-contact'] : null,
       ]),
       h('h3', {}, t('case.deadlines')),
       dl(['register', 'dispatch', 'handle', 'verify'].map((s) => [
@@ -214,20 +214,14 @@ export function mount(root, route) {
     if (!alive) return;
     const canMerge = c.allowed_actions.includes('merge');
     list.replaceChildren(...(duplicates.length ? duplicates.map((d) => h('li', { testid: 'duplicate-item', dataset: { caseId: String(d.id) } },
-      h('div', { class: 'row' }, h('a', { href: `#/case/${d.id}`, class: 'mono' }, d.number), statusChip(d.status),
+      h('div', { class: 'row' }, h('a', { href: `#/case/${d.id}`, class: 'mono' }, d.number), otherStatus(d.status),
         h('span', { class: 'muted' }, t('dup.distance', { m: Math.round(d.distance_m) })),
         h('span', { class: 'muted' }, fmtAge(d.reported_at))),
       h('p', { class: 'desc', text: d.description || '' }),
-      canMerge ? h('button', { type: 'button', class: 'small', testid: 'merge-into', onclick: async (e) => {
-        const button = e.currentTarget;
-        button.disabled = true;
+      // a merge cannot be undone: the choice opens the merge dialog with this case checked, to confirm
+      canMerge ? h('button', { type: 'button', class: 'small', testid: 'merge-into', onclick: () => {
         lastAction = 'merge';
-        try {
-          afterAction(await act(c, 'merge', { parent_id: d.id }));
-        } catch (err) {
-          toast(err.message, 'error', 8000);
-          button.disabled = false;
-        }
+        startAction(c, 'merge', { duplicates, parentId: d.id, onDone: afterAction });
       } }, t('dup.mergeInto', { n: d.number })) : null))
       : [h('li', { class: 'muted', testid: 'duplicates-none' }, t('dup.none'))]));
     if (map) {
@@ -271,8 +265,22 @@ export function mount(root, route) {
   };
 }
 
+// the status of another case (the page's own chip is the one named case-status)
+function otherStatus(status) {
+  const chip = statusChip(status);
+  chip.dataset.testid = 'other-status';
+  return chip;
+}
+
+// the case merged into, by its number once known
+function parentLink(id) {
+  const a = h('a', { href: `#/case/${id}`, testid: 'case-parent', dataset: { caseId: String(id) } }, `#${id}`);
+  call(`/cases/${id}`).then((res) => { if (res.ok) a.textContent = res.data.number; }).catch(() => {});
+  return a;
+}
+
 function dl(pairs) {
-  return h('dl', { class: 'kv' }, pairs.filter(Boolean).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v == null ? '—' : v)]));
+  return h('dl', { class: 'kv' }, pairs.filter(Boolean).flatMap(([k, v, testid]) => [h('dt', {}, k), h('dd', { testid }, v == null ? '—' : v)]));
 }
 
 // Open cases of the same category near the case and close in time. The lead engineer's

@@ -15,8 +15,10 @@ export function hotlineReport(onCreated) {
   const urg = h('select', { testid: 'hotline-urgency' }, ['A', 'B', 'C'].map((u) => option(u, t(`urgency.${u}`), u === 'B')));
   const desc = h('textarea', { rows: 3, maxlength: 4000, testid: 'hotline-description' });
   const addr = h('input', { type: 'text', maxlength: 300, testid: 'hotline-address' });
-  const lon = h('input', { type: 'number', step: '0.000001', testid: 'hotline-lon', 'aria-label': 'lon' });
-  const lat = h('input', { type: 'number', step: '0.000001', testid: 'hotline-lat', 'aria-label': 'lat' });
+  const lon = h('input', { type: 'number', step: '0.000001', testid: 'hotline-lon', 'aria-label': t('hotline.lon'), placeholder: t('hotline.lon') });
+  const lat = h('input', { type: 'number', step: '0.000001', testid: 'hotline-lat', 'aria-label': t('hotline.lat'), placeholder: t('hotline.lat') });
+  const caller = h('input', { type: 'text', maxlength: 100, testid: 'hotline-caller', autocomplete: 'off' });
+  const phone = h('input', { type: 'tel', maxlength: 40, testid: 'hotline-phone', autocomplete: 'off' });
   const box = h('div', { class: 'pick-map', testid: 'hotline-map' });
   let map = null;
   const setPoint = (p) => {
@@ -32,7 +34,10 @@ export function hotlineReport(onCreated) {
         h('label', { class: 'field' }, h('span', { class: 'label' }, t('col.urgency')), urg),
         h('label', { class: 'field' }, h('span', { class: 'label' }, t('col.description')), desc),
         h('label', { class: 'field' }, h('span', { class: 'label' }, t('case.address')), addr),
-        h('div', { class: 'field' }, h('span', { class: 'label' }, t('hotline.point')), h('div', { class: 'row' }, lon, lat))),
+        h('div', { class: 'field' }, h('span', { class: 'label' }, t('hotline.point')), h('div', { class: 'row lonlat' }, lon, lat)),
+        h('div', { class: 'row lonlat' },
+          h('label', { class: 'field' }, h('span', { class: 'label' }, t('hotline.caller')), caller),
+          h('label', { class: 'field' }, h('span', { class: 'label' }, t('hotline.phone')), phone))),
       h('div', {}, h('p', { class: 'muted small' }, t('hotline.pick')), box)),
     actions: [
       { label: t('cancel') },
@@ -42,6 +47,8 @@ export function hotlineReport(onCreated) {
         const body = { category_code: cat.value, urgency: urg.value, description: desc.value, lon: Number(lon.value), lat: Number(lat.value),
           observed_at: isoLocal(new Date()), catalog_version: refs.catalogVersion || undefined, location_flags: ['pin'] };
         if (addr.value.trim()) body.address = addr.value.trim();
+        const contact = Object.fromEntries([['name', caller.value.trim()], ['phone', phone.value.trim()]].filter(([, v]) => v));
+        if (Object.keys(contact).length) body.contact = contact;
         const res = await call('/reports', { method: 'POST', json: body, headers: { 'Idempotency-Key': key } });
         if (!res.ok) throw new ApiError(res);
         onCreated(res.data);

@@ -182,12 +182,14 @@ export function mount(root, route) {
       h('p', { class: 'legend-line' }, h('span', { class: 'sw visited' }), t('map.visited'), h('span', { class: 'sw unvisited' }), t('map.unvisited')));
     }
     if (f.layers.includes('tracks') && lastPatrols) {
-      parts.push(h('p', { testid: 'tracks-summary' }, t('map.tracks', { n: lastPatrols.length,
+      parts.push(h('p', { class: 'legend-line', testid: 'tracks-summary' }, h('span', { class: 'sw track' }), t('map.tracks', { n: lastPatrols.length,
         km: (lastPatrols.reduce((s, p) => s + (p.length_m || 0), 0) / 1000).toFixed(1) })));
-      parts.push(h('ul', { class: 'plain small' }, lastPatrols.slice(0, 12).map((p) => h('li', {},
-        `${p.inspector_name || t('case.user', { id: p.inspector_id })} · ${fmtDateTime(p.started_at).slice(-5)}–${p.ended_at ? fmtDateTime(p.ended_at).slice(-5) : '…'} · ${((p.length_m || 0) / 1000).toFixed(1)} km`))));
+      parts.push(h('ul', { class: 'plain small patrols', testid: 'tracks-list' }, lastPatrols.slice(0, 12).map((p) => h('li', { dataset: { patrolId: String(p.id) } },
+        h('span', { class: 'who' }, p.inspector_name || t('case.user', { id: p.inspector_id })),
+        h('span', { class: 'muted' }, `${fmtDateTime(p.started_at).slice(-5)}–${p.ended_at ? fmtDateTime(p.ended_at).slice(-5) : '…'} · ${((p.length_m || 0) / 1000).toFixed(1)} km`)))),
+      lastPatrols.length > 12 ? h('p', { class: 'muted small' }, t('map.moreTracks', { n: lastPatrols.length - 12 })) : null);
     }
-    patrolInfo.replaceChildren(...parts);
+    patrolInfo.replaceChildren(...parts.filter(Boolean));
   }
 
   function clicked(hit, p, m) {
