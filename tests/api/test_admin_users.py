@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import text
 
-from conftest import PASSWORD
+from helpers import PASSWORD
 
 ROLES = ("inspector", "dispatcher", "handler", "supervisor", "admin")
 

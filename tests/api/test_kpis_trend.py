@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from conftest import PASSWORD, Api, block_geojson
+from helpers import PASSWORD, Api, block_geojson
 from gridpatrol.core.db import clock_at
 
 CODE, X0, Y0, D = "940001", 60.0, 30.0, 0.001

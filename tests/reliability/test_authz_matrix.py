@@ -44,6 +44,8 @@ EXPECTED = {
     ("POST", "/api/v1/grids/import"): ADMIN,
     ("GET", "/api/v1/kpis"): READERS,
     ("GET", "/api/v1/kpis/inspectors"): READERS,
+    ("GET", "/api/v1/kpis/inspectors/<int:inspector_id>/verifications"): READERS,
+    ("GET", "/api/v1/kpis/inspectors/<int:inspector_id>/coverage"): READERS,
     ("GET", "/api/v1/kpis/trend"): READERS,
     ("GET", "/api/v1/kpis/export.xlsx"): {"supervisor"},
     ("GET", "/api/v1/map/areas"): ANY,
@@ -137,7 +139,7 @@ def world(app, district, make_user, make_team):
 
 def _path(rule, w):
     values = {"case_id": w["case"], "photo_id": w["photo"], "patrol_id": w["patrol"], "team_id": w["team"],
-              "user_id": w["user"], "key_id": w["key"], "webhook_id": w["webhook"],
+              "user_id": w["user"], "key_id": w["key"], "webhook_id": w["webhook"], "inspector_id": w["user"],
               "delivery_id": w["delivery"], "code": "0701", "day": "2026-12-01",
               "z": 0, "x": 0, "y": 0, "action": "register"}
     path = rule

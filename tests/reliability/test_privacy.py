@@ -99,11 +99,13 @@ def test_citizen_contact_and_exif_position_stay_in_the_dispatch_centre(app, clie
     queries = {"/api/v1/grids": f"?bbox={lon - 2 * d},{lat - 2 * d},{lon + 2 * d},{lat + 2 * d}",
                "/api/v1/grids/locate": f"?lon={lon}&lat={lat}",
                "/api/v1/map/grid-names": f"?codes={','.join(district['grids'])}",
-               "/api/v1/patrols": "?date=2026-11-26", "/api/v1/patrols/coverage": "?date=2026-11-26"}
+               "/api/v1/patrols": "?date=2026-11-26", "/api/v1/patrols/coverage": "?date=2026-11-26",
+               "/api/v1/exports/patrols.geojson": "?date=2026-11-26"}
     for role, api in readers.items():
         for case in (case_id, hot["id"]):
             values = {"case_id": case, "team_id": team, "user_id": api.id, "z": 14, "x": 13_000, "y": 6_900,
-                      "key_id": 1, "patrol_id": 1}
+                      "key_id": 1, "patrol_id": 1, "webhook_id": 1,
+                      "inspector_id": api.id}
             paths = []
             for rule in rules:
                 if "<int:photo_id>" in rule:
