@@ -35,6 +35,7 @@ _PICK = text("""
 SELECT d.id, d.uid, d.event_type, d.body::text AS body, d.attempts, w.url, w.secret
 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.active
 WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+  AND (CAST(:webhook AS integer) IS NULL OR d.webhook_id = :webhook)
   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
                   WHERE e.webhook_id = d.webhook_id AND e.case_id = d.case_id AND e.status = 'pending'
                     AND e.event_id < d.event_id)
@@ -95,9 +96,9 @@ def post(url: str, body: bytes, headers: dict, timeout: float) -> tuple[int | No
         return None, (str(e) or type(e).__name__)[:500]
 
 
-def deliver_next() -> bool:
-    """Send the next due delivery, if any; True when one was attempted."""
-    row = db.session.execute(_PICK).mappings().first()
+def deliver_next(webhook_id: int | None = None) -> bool:
+    """Send the next due delivery (of one webhook, or any), if any; True when one was attempted."""
+    row = db.session.execute(_PICK, {"webhook": webhook_id}).mappings().first()
     if row is None:
         db.session.rollback()
         return False
@@ -117,10 +118,10 @@ def deliver_next() -> bool:
     return True
 
 
-def deliver_all() -> int:
+def deliver_all(webhook_id: int | None = None) -> int:
     """Send every delivery that is due now (one pass); how many were attempted."""
     n = 0
-    while deliver_next():
+    while deliver_next(webhook_id):
         n += 1
     return n
 

@@ -67,6 +67,7 @@ class DeliveryOut(Schema):
     delivery_id = fields.UUID(attribute="uid")
     event_id = fields.Integer()
     case_id = fields.Integer()
+    case_number = fields.Function(lambda d: (d.body or {}).get("case", {}).get("number"))
     event_type = fields.String()
     status = fields.String()
     attempts = fields.Integer()

@@ -1,12 +1,12 @@
 // Administration: users (roles, scope, teams, responsibility grids), teams (kind, agencies,
 // areas, categories), the category catalog with its limits, the working calendar, grid import
-// with a preview of what would be accepted and rejected, and the Open311 keys.
+// with a preview of what would be accepted and rejected, the Open311 keys and the outgoing webhooks.
 import { ApiError, call, get, qs, send } from '../api.js';
 import { t } from '../i18n.js';
 import { areaName, catName, reloadCategories, reloadTeams, refs, session, teamName } from '../store.js';
 import { confirmDialog, dialog, fmtDateTime, h, option, toast } from '../ui.js';
 
-const SECTIONS = ['users', 'teams', 'categories', 'calendar', 'grids', 'open311'];
+const SECTIONS = ['users', 'teams', 'categories', 'calendar', 'grids', 'open311', 'webhooks'];
 const ROLES = ['inspector', 'dispatcher', 'handler', 'supervisor', 'admin'];
 const TEAM_KINDS = ['patrol', 'enforcement', 'community', 'supervision'];
 
@@ -20,7 +20,7 @@ export function mount(root, route) {
   function show() {
     for (const a of tabs.children) a.classList.toggle('active', a.dataset.section === section);
     body.replaceChildren(h('p', { class: 'muted' }, t('loading')));
-    const draw = { users, teams, categories, calendar, grids, open311 }[section];
+    const draw = { users, teams, categories, calendar, grids, open311, webhooks }[section];
     draw(body).catch((err) => body.replaceChildren(h('p', { class: 'error' }, err.message)));
   }
   show();
@@ -439,6 +439,80 @@ async function open311(body) {
           if (!r.ok) return toast(new ApiError(r).message, 'error');
           reload();
         } }, t('keys.revoke'))))))));
+  }
+  await reload();
+}
+
+// ------------------------------------------------------------------ outgoing webhooks
+
+const EVENT_TYPES = ['case.created', 'case.registered', 'case.rejected', 'case.merged', 'case.dispatched', 'case.accepted',
+  'case.returned', 'case.handled', 'case.closed', 'case.reworked', 'case.suspended', 'case.resumed', 'case.escalated',
+  'case.extension_requested', 'case.extension_decided'];
+
+async function webhooks(body) {
+  const url = h('input', { type: 'url', testid: 'webhook-url', placeholder: 'https://…', class: 'wide', maxlength: 2000 });
+  const description = h('input', { type: 'text', testid: 'webhook-description', placeholder: t('hooks.description'), maxlength: 200 });
+  const events = checks('webhook-events', EVENT_TYPES, []);
+  const table = h('div', { class: 'table-wrap' });
+  const detail = h('div', { testid: 'webhook-deliveries' });
+  const create = h('button', { type: 'button', class: 'primary', testid: 'webhook-create', onclick: async () => {
+    if (!url.value.trim()) return toast(t('form.required', { field: 'URL' }), 'error');
+    try {
+      const res = await send('POST', '/webhooks', { url: url.value.trim(), description: description.value.trim(), events: checked(events) });
+      url.value = ''; description.value = '';
+      const secret = h('input', { type: 'text', readonly: true, value: res.data.secret, testid: 'webhook-secret', class: 'mono wide' });
+      dialog({ title: t('hooks.created'), testid: 'webhook-created', body: h('div', { class: 'form' }, h('p', {}, t('hooks.once')), secret),
+        actions: [{ label: t('close'), primary: true }] });
+      secret.select();
+      await reload();
+    } catch (err) { toast(err.message, 'error', 8000); }
+  } }, t('hooks.create'));
+  body.replaceChildren(h('h2', {}, t('admin.webhooks')), h('p', { class: 'muted small' }, t('hooks.hint')),
+    h('div', { class: 'form' }, field('URL', url), field(t('hooks.description'), description),
+      fieldset(t('hooks.events'), events), h('small', { class: 'muted' }, t('hooks.eventsHint')), h('div', { class: 'row' }, create)),
+    table, detail);
+
+  async function patch(hook, json) {
+    try { await saveWith('PATCH', `/webhooks/${hook.id}`, json); await reload(); } catch (err) { toast(err.message, 'error'); }
+  }
+  async function showDeliveries(hook) {
+    const data = await get(`/webhooks/${hook.id}/deliveries${qs({ per_page: 50 })}`);
+    detail.replaceChildren(h('h3', {}, t('hooks.deliveriesOf', { url: hook.url })), h('table', { class: 'data' },
+      h('thead', {}, h('tr', {}, ['event', 'case', 'status', 'attempts', 'last', 'error', ''].map((k) => h('th', {}, k ? t(`hooks.d.${k}`) : '')))),
+      h('tbody', {}, data.items.map((d) => h('tr', { testid: 'webhook-delivery', dataset: { status: d.status } },
+        h('td', { class: 'mono small' }, d.event_type), h('td', {}, h('a', { href: `#/case/${d.case_id}` }, d.case_number || `#${d.case_id}`)),
+        h('td', {}, t(`hooks.status.${d.status}`)), h('td', {}, String(d.attempts)),
+        h('td', { class: 'small' }, d.last_attempt_at ? `${fmtDateTime(d.last_attempt_at)} · ${d.last_status_code ?? '—'}` : '—'),
+        h('td', { class: 'small' }, d.last_error || ''),
+        h('td', {}, d.status === 'failed' ? h('button', { type: 'button', class: 'small', testid: 'webhook-retry', onclick: async () => {
+          try { await saveWith('POST', `/webhooks/${hook.id}/deliveries/${d.id}/retry`); await showDeliveries(hook); } catch (err) { toast(err.message, 'error'); }
+        } }, t('hooks.retry')) : null))))));
+  }
+  async function reload() {
+    const data = await get('/webhooks');
+    table.replaceChildren(h('table', { class: 'data' },
+      h('thead', {}, h('tr', {}, ['url', 'events', 'state', 'queue', 'last', ''].map((k) => h('th', {}, k ? t(`hooks.${k}`) : '')))),
+      h('tbody', {}, data.items.map((w) => {
+        const d = w.deliveries;
+        return h('tr', { testid: 'webhook-row', dataset: { webhookId: String(w.id) }, class: w.active ? '' : 'inactive' },
+          h('td', { class: 'small' }, h('div', { class: 'mono' }, w.url), w.description ? h('div', { class: 'muted' }, w.description) : null),
+          h('td', { class: 'small' }, w.events.length ? w.events.join(' ') : t('hooks.allEvents')),
+          h('td', {}, w.active ? t('admin.active') : t('hooks.paused')),
+          h('td', { class: 'small', testid: 'webhook-queue' }, t('hooks.counts', d)),
+          h('td', { class: 'small', testid: 'webhook-last' }, d.last_attempt_at
+            ? `${fmtDateTime(d.last_attempt_at)} · ${d.last_status_code ?? t('hooks.noAnswer')}${d.last_error ? ` · ${d.last_error}` : ''}` : '—'),
+          h('td', {},
+            h('button', { type: 'button', class: 'small', testid: 'webhook-show', onclick: () => showDeliveries(w) }, t('hooks.deliveries')),
+            h('button', { type: 'button', class: 'small', testid: 'webhook-toggle', onclick: () => patch(w, { active: !w.active }) },
+              w.active ? t('hooks.pause') : t('hooks.resume')),
+            h('button', { type: 'button', class: 'small danger', testid: 'webhook-delete', onclick: async () => {
+              if (!(await confirmDialog(t('hooks.deleteConfirm', { url: w.url }), t('hooks.delete')))) return;
+              const r = await call(`/webhooks/${w.id}`, { method: 'DELETE' });
+              if (!r.ok) return toast(new ApiError(r).message, 'error');
+              detail.replaceChildren();
+              reload();
+            } }, t('hooks.delete'))));
+      }))));
   }
   await reload();
 }
