@@ -380,3 +380,15 @@ def test_drill_down_finds_a_case_reported_before_the_period_and_registered_in_it
     assert (row["reports"], row["registered"]) == (0, 1)
     world = {"period": period}
     assert drill(dispatcher, world, "registered", "grid", district["grids"][0]) == {case["id"]}
+
+
+@pytest.mark.parametrize("query, field", [
+    ("/api/v1/kpis?as_of=0001-01-01T00:00:00%2B14:00", "as_of"),
+    ("/api/v1/cases?kpi=reports&as_of=0001-01-01T00:00:00%2B14:00", "as_of"),
+    ("/api/v1/kpis/trend?to=0001-01-02T00:00:00%2B00:00", "to"),
+])
+def test_periods_beyond_the_calendar_are_refused_by_name(make_user, query, field):
+    supervisor = make_user("supervisor")
+    r = supervisor.get(query)
+    assert r.status_code == 422, (r.status_code, r.get_json())
+    assert field in r.get_json()["errors"]

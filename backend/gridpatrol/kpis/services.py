@@ -133,7 +133,10 @@ _CASE_ROWS = """
 def period(args: dict) -> tuple[datetime, datetime, datetime]:
     as_of = args.get("as_of") or utcnow()
     to = args.get("to") or as_of
-    start = args.get("from") or to - timedelta(days=30)
+    try:
+        start = args.get("from") or to - timedelta(days=30)
+    except OverflowError:
+        raise invalid("to" if args.get("to") else "as_of", "too early: the 30 days before it are not a date")
     if start >= to:
         raise invalid("from", "from must be before to")
     return start, to, as_of
@@ -239,11 +242,14 @@ def periods(args: dict, interval: str) -> tuple[list[datetime], datetime]:
     tz = catalog.work_calendar().tz
     as_of = args.get("as_of") or utcnow()
     to = args.get("to") or as_of
-    first = _period_start(args["from"] if args.get("from") else to, interval, tz)
-    if not args.get("from"):
-        for _ in range(DEFAULT_PERIODS - 1):
-            first = _period_start(first - timedelta(days=1), interval, tz)
-    elif args["from"] >= to:
+    try:
+        first = _period_start(args["from"] if args.get("from") else to, interval, tz)
+        if not args.get("from"):
+            for _ in range(DEFAULT_PERIODS - 1):
+                first = _period_start(first - timedelta(days=1), interval, tz)
+    except (OverflowError, ValueError):
+        raise invalid("from" if args.get("from") else "to", "out of the calendar's range")
+    if args.get("from") and args["from"] >= to:
         raise invalid("from", "from must be before to")
     starts = [first]
     while True:
