@@ -1,10 +1,10 @@
 // The case search, and the list behind a KPI figure (drill-down: ?kpi=&group_by=&key=&from=&to=&as_of=).
 // The filters live in the URL, so a list can be bookmarked, shared, or reloaded as it was.
-import { get, qs } from '../api.js';
+import { download, get, qs } from '../api.js';
 import { STATES, caseTable, rowKeys } from '../caselist.js';
 import { t } from '../i18n.js';
 import { catName, refs, streets, areaName } from '../store.js';
-import { debounce, fmtDate, h, option } from '../ui.js';
+import { debounce, fmtDate, h, option, toast } from '../ui.js';
 
 const PER_PAGE = 50;
 const KEYS = ['q', 'status', 'category', 'team', 'street', 'community', 'grid', 'overdue', 'escalated', 'pending_extension', 'reporter',
@@ -37,9 +37,19 @@ export function mount(root, route) {
   q.addEventListener('input', debounce(setFromInputs, 350));
   for (const el of [status, category, team, street, overdue]) el.addEventListener('change', setFromInputs);
 
+  // the same filters as the list, every case they find (no paging), streamed by the server
+  const exportAs = async (kind) => {
+    const query = Object.fromEntries(KEYS.filter((k) => params[k] && k !== 'page').map((k) => [k, params[k]]));
+    try {
+      toast(t('cases.exported', { name: await download(`/exports/cases.${kind}${qs(query)}`) }), 'ok');
+    } catch (err) { toast(err.message, 'error', 8000); }
+  };
+  const exportCsv = h('button', { type: 'button', testid: 'cases-export-csv', onclick: () => exportAs('csv') }, t('cases.exportCsv'));
+  const exportGeojson = h('button', { type: 'button', testid: 'cases-export-geojson', onclick: () => exportAs('geojson') }, t('cases.exportGeojson'));
+
   root.append(h('div', { class: 'page cases-page' },
     h('h1', {}, t('nav.cases')), banner,
-    h('div', { class: 'toolbar' }, q, status, category, team, street, overdue),
+    h('div', { class: 'toolbar' }, q, status, category, team, street, overdue, exportCsv, exportGeojson),
     summary, list, pager));
 
   function go(next) {

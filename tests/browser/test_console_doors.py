@@ -1,5 +1,6 @@
-"""The administrator's webhooks page: register a URL (the secret shown once), watch its queue and
-the last attempt's outcome, send a failed delivery again, pause and delete it."""
+"""The console's doors to other systems: the administrator's webhooks page (register a URL, the
+secret shown once, its queue and last attempt, send a failed delivery again, pause, delete), and
+the case list exported with its filters."""
 import re
 
 from playwright.sync_api import expect
@@ -70,3 +71,29 @@ def test_an_admin_registers_a_webhook_and_follows_its_deliveries(app, new_contex
     c.id("confirm-ok").click()
     expect(row).to_have_count(0)
     assert admin.get(f"/api/v1/webhooks/{hook['id']}").status_code == 404
+
+
+def test_a_dispatcher_exports_the_filtered_case_list(new_context, people):
+    """The case list's filters go to the export: the CSV holds exactly the listed cases."""
+    import csv
+    import io
+    import json
+    d, inspector = people["district"], people["inspector"]
+    numbers = set()
+    for i, category in ((1, "0701"), (2, "0701"), (3, "0101")):
+        lon, lat = d["point"](i)
+        numbers.add((inspector.report(lon=lon, lat=lat, category_code=category)["number"], category))
+    c = console_page(new_context, people["dispatcher"].username)
+    c.go("#/cases?category=0701&street=" + d["code"] + "001")
+    expect(c.id("cases-total")).to_have_attribute("data-total", "2")
+    with c.page.expect_download() as info:
+        c.id("cases-export-csv").click()
+    download = info.value
+    assert download.suggested_filename.endswith(".csv")
+    text = open(download.path(), encoding="utf-8-sig").read()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {r["number"] for r in rows} == {n for n, cat in numbers if cat == "0701"}
+    with c.page.expect_download() as info:
+        c.id("cases-export-geojson").click()
+    features = json.loads(open(info.value.path(), encoding="utf-8").read())["features"]
+    assert sorted(f["properties"]["number"] for f in features) == sorted(r["number"] for r in rows)
