@@ -15,8 +15,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 
@@ -24,6 +25,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 import generate  # noqa: E402
+import measures  # noqa: E402
+import openloop  # noqa: E402
 
 PG = {"host": "127.0.0.1", "port": "54329", "user": "postgres", "db": "gridpatrol_bench"}
 DSN = f"postgresql://{PG['user']}@{PG['host']}:{PG['port']}/{PG['db']}"
@@ -132,32 +135,43 @@ def count(sql: str) -> int:
         return c.execute(sql).fetchone()[0]
 
 
-def explain_cases_list(token_user_scope=generate.DISTRICTS) -> dict:
-    """EXPLAIN ANALYZE of the page and count queries list_cases() sends for the HTTP filter used below."""
-    from gridpatrol.cases import services as cases
-    from gridpatrol.cases.models import Case
-    from sqlalchemy import func, select
-    from sqlalchemy.dialects import postgresql
-    from types import SimpleNamespace
-    user = SimpleNamespace(scope=list(token_user_scope))
-    q = cases._filters(select(Case).where(cases.scoped(user)), CASES_FILTER_ARGS)
-    page = q.order_by(Case.reported_at.desc(), Case.id.desc()).offset(0).limit(50)
-    total = select(func.count()).select_from(q.subquery())
+# measure 8: the cases list over filter combinations a desk uses (page of 50, newest first, count);
+# {category}, {grid}, {from}, {to} are filled from the data. `q` (free text) is one of them on purpose.
+CASES_FILTERS = [
+    "status=registered,reported&street=310202005",
+    "status=registered,reported&community=310203004012",
+    "queue=register",
+    "queue=dispatch&street=310204001",
+    "category={category}&from={from}&to={to}",
+    "grid={grid}",
+    "urgency=A&status=registered&sort=oldest",
+    "bbox=121.10,31.05,121.13,31.07&status=registered,reported",
+    "q=B00000001234",
+]
+CASES_FILTER_QUERY = "/api/v1/cases?" + CASES_FILTERS[0] + "&per_page=50"
 
-    def sql(stmt):
-        return str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
-    plans = {}
+
+def cases_paths() -> list[str]:
     with psycopg.connect(DSN) as c:
-        for label, stmt in (("page", page), ("count", total)):
-            text = sql(stmt)
-            rows = c.execute("EXPLAIN (ANALYZE, BUFFERS) " + text).fetchall()
-            plans[label] = {"sql": text, "plan": [r[0] for r in rows]}
-    plans["seq_scan_on_cases"] = any("Seq Scan on cases" in line for p in ("page", "count") for line in plans[p]["plan"])
-    return plans
+        category, grid = c.execute("SELECT category_code, grid_code FROM cases WHERE status = 'registered' "
+                                   "ORDER BY id LIMIT 1").fetchone()
+        first = c.execute("SELECT min(reported_at) FROM cases").fetchone()[0]
+        last = c.execute("SELECT max(reported_at) FROM cases WHERE number LIKE 'B%'").fetchone()[0]
+    window_to = last - (last - first) / 3
+    fill = {"category": category, "grid": grid, "from": quote((window_to - timedelta(days=30)).isoformat()),
+            "to": quote(window_to.isoformat())}
+    return ["/api/v1/cases?" + f.format(**fill) + "&per_page=50" for f in CASES_FILTERS]
 
 
-CASES_FILTER_ARGS = {"status": ["registered", "reported"], "street": ["310202005"]}
-CASES_FILTER_QUERY = "/api/v1/cases?status=registered,reported&street=310202005&per_page=50"
+def history_start() -> str:
+    with psycopg.connect(DSN) as c:
+        return quote(c.execute("SELECT min(reported_at) FROM cases").fetchone()[0].isoformat())
+
+
+def open_case_ids(n: int = 200) -> list[int]:
+    with psycopg.connect(DSN) as c:
+        return [r[0] for r in c.execute("SELECT id FROM cases WHERE status IN ('reported', 'registered') "
+                                        "AND number LIKE 'B%%' ORDER BY random() LIMIT %s", (n,))]
 
 
 def fmt(r: dict, baseline: dict | None) -> str:
@@ -167,11 +181,31 @@ def fmt(r: dict, baseline: dict | None) -> str:
             f"  {('vs ' + baseline['name']) if baseline else ''}")
 
 
+def baselines(run, seconds: int) -> None:
+    """The pgbench runs: plain PostgreSQL and the product's own SQL, the bases of the ratio targets."""
+    subprocess.run(["pgbench", "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], "-i", "-q", "-s", "10",
+                    PG["db"]], check=True, capture_output=True)
+    run(pgbench("pgbench_select_c1", ["-S"], 1, seconds))
+    run(pgbench("pgbench_select_c8", ["-S"], 8, seconds), "pgbench_select_c1")
+    run(pgbench("pgbench_locate_c1", ["-f", str(HERE / "pgbench" / "locate.sql")], 1, seconds),
+        "pgbench_select_c1")
+    run(pgbench("pgbench_locate_c8", ["-f", str(HERE / "pgbench" / "locate.sql")], 8, seconds),
+        "pgbench_select_c8")
+    run(pgbench("pgbench_report_c8", ["-f", str(HERE / "pgbench" / "report.sql")], 8, seconds))
+    # the application's driver (psycopg 3) prepares a statement after 5 uses: the same pair, prepared
+    run(pgbench("pgbench_select_c1_prepared", ["-S", "-M", "prepared"], 1, seconds), "pgbench_select_c1")
+    run(pgbench("pgbench_locate_c1_prepared", ["-M", "prepared", "-f", str(HERE / "pgbench" / "locate.sql")], 1,
+                seconds), "pgbench_select_c1_prepared")
+
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="100k cases and 10 s runs (full: 1M cases, 30 s runs)")
     ap.add_argument("--no-generate", action="store_true", help="reuse an existing gridpatrol_bench")
     ap.add_argument("--keep", action="store_true", help="keep gridpatrol_bench afterwards (default: drop it)")
+    ap.add_argument("--no-baselines", action="store_true",
+                    help="skip the pgbench runs (the ratio targets are then n/a); for trying the HTTP measures")
     args = ap.parse_args(argv)
     seconds = 10 if args.quick else 30
     summary = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -190,22 +224,18 @@ def main(argv=None):
           f"gridpatrol serve --workers {WORKERS} --threads {THREADS}; wrk -t2 -c{CONNECTIONS}")
     print(f"\n{'measure':<28} {'kind':<8} {'c':>3} {'throughput':>12} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
           f"  ratio", flush=True)
-    subprocess.run(["pgbench", "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], "-i", "-q", "-s", "10",
-                    PG["db"]], check=True, capture_output=True)
-    run(pgbench("pgbench_select_c1", ["-S"], 1, seconds))
-    run(pgbench("pgbench_select_c8", ["-S"], 8, seconds), "pgbench_select_c1")
-    run(pgbench("pgbench_locate_c1", ["-f", str(HERE / "pgbench" / "locate.sql")], 1, seconds),
-        "pgbench_select_c1")
-    run(pgbench("pgbench_locate_c8", ["-f", str(HERE / "pgbench" / "locate.sql")], 8, seconds),
-        "pgbench_select_c8")
-    run(pgbench("pgbench_report_c8", ["-f", str(HERE / "pgbench" / "report.sql")], 8, seconds))
-    # the application's driver (psycopg 3) prepares a statement after 5 uses: the same pair, prepared
-    run(pgbench("pgbench_select_c1_prepared", ["-S", "-M", "prepared"], 1, seconds), "pgbench_select_c1")
-    run(pgbench("pgbench_locate_c1_prepared", ["-M", "prepared", "-f", str(HERE / "pgbench" / "locate.sql")], 1,
-                seconds), "pgbench_select_c1_prepared")
+    if not args.no_baselines:
+        baselines(run, seconds)
 
     with Server() as server:
         token = server.token()
+        mem = []  # the server's memory after each load phase (measure 10)
+
+        def sample(phase):
+            m = measures.memory(server.proc.pid)
+            m["after"] = phase
+            mem.append(m)
+
         wrk("warmup", "get.lua", 2, {"BENCH_PATH": "/healthz"})
         run(wrk("http_healthz", "get.lua", seconds, {"BENCH_PATH": "/healthz"}))
         before = count("SELECT count(*) FROM cases")
@@ -217,29 +247,138 @@ def main(argv=None):
         print(f"{'':<28} vs http_healthz: {r['throughput_per_s'] / res['http_healthz']['throughput_per_s']:.1%};"
               f" cases written {r['rows_written']} for {r['requests'] - r['non_2xx']} 2xx"
               f" ({r['non_2xx']} non-2xx)", flush=True)
+        sample("http_post_reports")
+        # measure 2: the same reports from a constant-rate client at half the rate just measured
+        ol = openloop.run(r["throughput_per_s"] / 2, seconds, HTTP_PORT, token)
+        run({"name": "http_post_reports_half_rate", "kind": "open", "clients": ol["threads"], **ol,
+             "throughput_per_s": ol["achieved_rate_per_s"]})
+        print(f"{'':<28} constant rate {ol['target_rate_per_s']}/s (half of {r['throughput_per_s']}/s):"
+              f" {ol['requests']} sent, {ol['ok_2xx']} 2xx, {ol['errors']} errors, max {ol['max_ms']:.0f} ms,"
+              f" {ol['over_50ms']} over 50 ms, {ol['sent_over_10ms_late']} left > 10 ms late", flush=True)
+        sample("http_post_reports_half_rate")
         run(wrk("http_grids_locate", "get.lua", seconds,
                 {"BENCH_TOKEN": token, "BENCH_PATH": "/api/v1/grids/locate?lon={lon}&lat={lat}"}),
             "pgbench_locate_c8")
         run(wrk("http_cases_list", "get.lua", seconds, {"BENCH_TOKEN": token, "BENCH_PATH": CASES_FILTER_QUERY}),
             "http_healthz")
-    res["http_cases_list"]["query"] = CASES_FILTER_QUERY
-    summary["cases_list_explain"] = explain_cases_list()
-    print(f"{'':<28} cases list EXPLAIN: seq scan on cases = {summary['cases_list_explain']['seq_scan_on_cases']}")
+        res["http_cases_list"]["query"] = CASES_FILTER_QUERY
+        sample("http_cases_list")
 
-    print("\ntargets (issue 6)")
-    summary["targets"] = []
-    for target in TARGETS + EXTRA:
-        label, measure, baseline, minimum = target
-        ratio = res[measure]["throughput_per_s"] / res[baseline]["throughput_per_s"]
-        ok, informative = ratio >= minimum, target in EXTRA
-        summary["targets"].append({"target": label, "measure": measure, "baseline": baseline, "ratio": round(ratio, 4),
-                                   "minimum": minimum, "pass": ok, "informative": informative})
-        print(f"  {'PASS' if ok else 'FAIL'}  {label}: {ratio:.1%}{'  (informative)' if informative else ''}")
-    summary["loadavg_at_end"] = os.getloadavg()
+        # one client, one request at a time: the latency targets (4, 5, 6, 8, 9)
+        paths = {}
 
+        def single(name, ps, secs, **kw):
+            paths[name] = ps
+            r = {"name": name, **measures.sequential(HTTP_PORT, token, ps, secs, **kw)}
+            run(r)
+            return r
+
+        single("http1_healthz", ["/healthz"], seconds / 2)  # the floor of one request at a time
+        cases_list = single("http1_cases_list_filters", cases_paths(), seconds)
+        for path, v in cases_list["per_path"].items():
+            print(f"{'':<30}{v['p50_ms']:>8.2f} {v['p95_ms']:>8.2f} ms  {path.split('?', 1)[1]}")
+        grid_tiles = single("http1_tile_grids_z14", measures.tile_paths("grids"), seconds / 2)
+        geojson = single("http1_geojson_grids_z14", measures.geojson_paths(), seconds / 2)
+        case_tiles = single("http1_tile_cases_z14", measures.tile_paths("cases"), seconds / 2)
+        print(f"{'':<28} z14: {len(measures.inner_tiles())} tiles; median bytes wire/raw: grid tile "
+              f"{grid_tiles['bytes_wire_median']}/{grid_tiles['bytes_raw_median']}, GeoJSON "
+              f"{geojson['bytes_wire_median']}/{geojson['bytes_raw_median']}, case tile "
+              f"{case_tiles['bytes_wire_median']}/{case_tiles['bytes_raw_median']}", flush=True)
+        single("http1_duplicates", [f"/api/v1/cases/{i}/duplicates" for i in open_case_ids()], seconds / 2)
+        single("http1_kpis_team_30d", ["/api/v1/kpis?group_by=team"], seconds / 2, min_requests=3)
+        single("http1_kpis_trend_all",
+               [f"/api/v1/kpis/trend?group_by=category&interval=month&from={history_start()}"], seconds,
+               min_requests=3)
+        sample("single-client measures")
+    summary["memory"] = mem
+    peak = max(mem, key=lambda m: m["max_hwm_mb"] or 0)
+    # gunicorn recycles a worker after max_requests (5000 ± 500): a new pid is a restarted worker
+    pids = {w["pid"] for m in mem for w in m["workers"]}
+    summary["memory_worker_pids_seen"] = len(pids)
+    print(f"{'':<28} server memory: workers' VmRSS max {max(m['max_rss_mb'] or 0 for m in mem)} MB, "
+          f"VmHWM max {peak['max_hwm_mb']} MB (after {peak['after']}), PSS max "
+          f"{max(m['max_pss_mb'] or 0 for m in mem)} MB, private max {max(m['max_private_mb'] or 0 for m in mem)} MB;"
+          f" arbiter {peak['arbiter']['VmRSS']} MB; {len(pids)} worker pids seen for {WORKERS} workers", flush=True)
+
+    # plans of the SQL those requests send (after the server is gone, so they do not disturb it)
+    summary["cases_at_measure"] = count("SELECT count(*) FROM cases")
+    summary["open_cases_at_measure"] = count("SELECT count(*) FROM cases WHERE status IN "
+                                             "('reported','registered','dispatched','in_progress','handled',"
+                                             "'returned','suspended')")
+    mid = measures.inner_tiles()[len(measures.inner_tiles()) // 2]
+    z, x, y = mid
+    explain = {"cases_list": paths["http1_cases_list_filters"],
+               "tile_cases_z14": [f"/api/v1/tiles/cases/{z}/{x}/{y}.mvt"],
+               "tile_grids_z14": [f"/api/v1/tiles/grids/{z}/{x}/{y}.mvt"],
+               "duplicates": paths["http1_duplicates"][:1],
+               "kpis_team_30d": paths["http1_kpis_team_30d"],
+               "kpis_trend_category_month_all": paths["http1_kpis_trend_all"]}
+    summary["plans"] = {k: measures.plans(DSN, token, v) for k, v in explain.items()}
+    summary["seq_scan_on_cases"] = {k: [p for p, v in ps.items() if v["seq_scan_on_cases"]]
+                                    for k, ps in summary["plans"].items()}
+    print(f"\nplans (EXPLAIN ANALYZE, {summary['cases_at_measure']} cases, {summary['open_cases_at_measure']} open)")
+    for k, ps in summary["plans"].items():
+        for p, v in ps.items():
+            ms = [st["execution_ms"] for st in v["statements"]]
+            print(f"  {k:<30} seq scan on cases: {'YES' if v['seq_scan_on_cases'] else 'no ':<3}  "
+                  f"{' + '.join(f'{m:.1f}' for m in ms if m is not None)} ms  {p.split('?', 1)[-1][:70]}")
     out = ROOT / "var" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    text = "".join(f"== {k}  {p}\n{st['sql']}\n-- params {st['params']}\n" + "\n".join(st["plan"]) + "\n\n"
+                   for k, ps in summary["plans"].items() for p, v in ps.items() for st in v["statements"])
+    for name in (f"plans-{stamp}.txt", "plans-latest.txt"):
+        (out / name).write_text(text)
+    print(f"  full plans: {out / f'plans-{stamp}.txt'} (and in the JSON summary)")
+
+    print("\ntargets (issue 6)")
+    summary["targets"] = []
+
+    def verdict(label, value, limit, unit, informative=False, status=None, at_least=False, **more):
+        ok = None if value is None or status else (value >= limit if at_least else value <= limit)
+        status = status or ("PASS" if ok else "FAIL")
+        summary["targets"].append({"target": label, "value": value, "limit": limit, "unit": unit, "pass": ok,
+                                   "status": status, "informative": informative, **more})
+        shown = "-" if value is None else (f"{value:.1%}" if unit == "ratio" else f"{value:g} {unit}")
+        print(f"  {status:<9} {label}: {shown}{'  (informative)' if informative else ''}")
+
+    for target in TARGETS + EXTRA:
+        label, measure, baseline, minimum = target
+        if measure not in res or baseline not in res:
+            verdict(label, None, minimum, "ratio", target in EXTRA, status="n/a")
+            continue
+        ratio = res[measure]["throughput_per_s"] / res[baseline]["throughput_per_s"]
+        verdict(label, round(ratio, 4), minimum, "ratio", target in EXTRA, at_least=True, measure=measure,
+                baseline=baseline)
+    n_cases = summary["cases_at_measure"]
+    verdict("2 report p99 at half the maximum rate, constant-rate client <= 50 ms",
+            res["http_post_reports_half_rate"]["p99_ms"], 50, "ms")
+    verdict("4 grid tile z14 (100k grids) p50 <= 5 ms", grid_tiles["p50_ms"], 5, "ms")
+    verdict("4 grid tile z14 >= 3x faster than GeoJSON of the same extent (p50)",
+            round(geojson["p50_ms"] / grid_tiles["p50_ms"], 2), 3, "x", at_least=True)
+    verdict("4 grid tile z14 <= 1/20 the bytes of GeoJSON (gzip on both, as served)",
+            round(grid_tiles["bytes_wire_total"] / geojson["bytes_wire_total"] * geojson["requests"]
+                  / grid_tiles["requests"], 4), 0.05, "of GeoJSON",
+            raw=round(grid_tiles["bytes_raw_total"] / geojson["bytes_raw_total"] * geojson["requests"]
+                      / grid_tiles["requests"], 4))
+    verdict(f"5 open-case tile z14 p50 <= 5 ms (at {n_cases:,} cases, not 10M)", case_tiles["p50_ms"], 5, "ms")
+    verdict("6 30-day KPIs by team from a rollup <= 20 ms", None, 20, "ms", status="NOT BUILT")
+    verdict(f"6 30-day KPIs by team, raw <= 100 ms (p50, at {n_cases:,} cases)",
+            res["http1_kpis_team_30d"]["p50_ms"], 100, "ms")
+    verdict(f"6 full-history KPIs by category x month <= 200 ms (p50, at {n_cases:,} cases)",
+            res["http1_kpis_trend_all"]["p50_ms"], 200, "ms")
+    verdict(f"8 GET /cases with filters p95 <= 30 ms ({len(CASES_FILTERS)} combinations, at {n_cases:,} cases)",
+            cases_list["p95_ms"], 30, "ms")
+    seq = summary["seq_scan_on_cases"]["cases_list"]
+    verdict("8 GET /cases: no sequential scan of cases in the plans", len(seq), 0, "plans with a seq scan",
+            paths_with_seq_scan=seq)
+    verdict(f"9 duplicate search p95 <= 5 ms (at {n_cases:,} cases)", res["http1_duplicates"]["p95_ms"], 5, "ms")
+    verdict("10 memory per server process under load <= 150 MB (workers' peak VmHWM)",
+            peak["max_hwm_mb"], 150, "MB")
+    summary["loadavg_at_end"] = os.getloadavg()
+    print(f"\nload average at end {summary['loadavg_at_end'][0]:.2f} {summary['loadavg_at_end'][1]:.2f} "
+          f"{summary['loadavg_at_end'][2]:.2f} (at start {summary['loadavg_at_start'][0]:.2f}) on {os.cpu_count()} CPUs")
+
     for name in (f"summary-{stamp}.json", "summary-latest.json"):
         (out / name).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     print(f"\nJSON summary: {out / f'summary-{stamp}.json'}")
