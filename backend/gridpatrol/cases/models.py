@@ -34,8 +34,15 @@ class Case(db.Model):
         Index("ix_cases_open_location", "location", postgresql_using="gist", postgresql_where=text(OPEN_SQL)),
         Index("ix_cases_status_reported", "status", "reported_at"),
         Index("ix_cases_district_reported", "district_code", "reported_at"),
-        Index("ix_cases_street", "street_code"),
+        # the list's area filters, newest first, without sorting what they find
+        Index("ix_cases_street_status_reported", "street_code", "status", text("reported_at DESC"), text("id DESC")),
+        Index("ix_cases_community_status_reported", "community_code", "status", text("reported_at DESC"),
+              text("id DESC")),
+        Index("ix_cases_open_reported", text("reported_at DESC"), text("id DESC"), postgresql_where=text(OPEN_SQL)),
         Index("ix_cases_grid", "grid_code"),
+        # the grid tiles count open and overdue cases per grid from this index alone
+        Index("ix_cases_open_grid", "grid_code", postgresql_include=["status", "stage_deadline", "district_code"],
+              postgresql_where=text(OPEN_SQL)),
         Index("ix_cases_team_status", "lead_team_id", "status"),
         Index("ix_cases_category_reported", "category_code", "reported_at"),
         Index("ix_cases_registered_at", "registered_at"),

@@ -78,6 +78,9 @@ WITH ev AS (
             FILTER (WHERE e.action = 'dispatch'))[1] AS team_id
   FROM cases c JOIN case_events e ON e.case_id = c.id
   WHERE c.reported_at < :to AND e.at <= :as_of AND {scope}
+    -- every figure counts a case reported, registered or rejected in the period: no other case is read
+    AND (c.reported_at >= :from OR c.id IN (SELECT r.case_id FROM case_events r WHERE r.action IN ('register', 'reject')
+                                            AND r.at >= :from AND r.at < :to))
   GROUP BY e.case_id
 ),
 te AS (
