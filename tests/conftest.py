@@ -3,6 +3,9 @@
 TEST_DATABASE_URL names the database to (re)create; its name must end in `_test`. Tests do not
 roll back: each one makes its own users, teams and, where counts matter, its own district, so
 they can commit, race and run against a live server like real clients.
+
+The schema is migrated as TEST_DATABASE_URL's role (the owner); the app, in process and live,
+serves as the restricted role `gridpatrol db app-role` makes (`<database>_app`), as deployed.
 """
 import itertools
 import json
@@ -21,6 +24,9 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "backend"))
 
+# the figures tests print ("[name] …") are gathered at the end of the run (tests/figures.py)
+pytest_plugins = ["figures"]
+
 from helpers import DEMO_DISTRICT, PASSWORD, Api, _counter, block_geojson, png  # noqa: F401  (also for old imports)
 
 
@@ -33,9 +39,7 @@ def _database_url() -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def database_url():
-    url = make_url(_database_url())
+def _fresh_database(url) -> str:
     admin = url.set(database="postgres", drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
@@ -44,19 +48,43 @@ def database_url():
 
 
 @pytest.fixture(scope="session")
-def app(database_url, tmp_path_factory):
+def database_url():
+    return _fresh_database(make_url(_database_url()))
+
+
+APP_ROLE_PASSWORD = "gridpatrol-test-app"
+
+
+def _app_role_url(owner_url: str) -> str:
+    """The database as the application's restricted role (one role per test database: the
+    sessions of other checkouts on the same cluster keep theirs)."""
+    url = make_url(owner_url)
+    return url.set(username=f"{url.database}_app", password=APP_ROLE_PASSWORD).render_as_string(hide_password=False)
+
+
+def _migrated_app(owner_url: str, photos: Path):
+    """Migrate as the owner, make the app role, and return the app serving as that role, with
+    the demo district, the catalog and the calendar loaded."""
     from gridpatrol import create_app
     from gridpatrol.catalog import services as catalog
+    from gridpatrol.cli import app_role
     from gridpatrol.extensions import db
     from gridpatrol.grids import importer
     from gridpatrol.grids import services as grids
     from flask_migrate import upgrade
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True,
-                      "PHOTO_STORAGE": str(tmp_path_factory.mktemp("photos")),
+    owner = create_app({"SQLALCHEMY_DATABASE_URI": owner_url, "TESTING": True})
+    with owner.app_context():
+        upgrade()
+    app_url = _app_role_url(owner_url)
+    result = owner.test_cli_runner().invoke(app_role, [make_url(app_url).username, "--password", APP_ROLE_PASSWORD])
+    assert result.exit_code == 0, result.output
+    with owner.app_context():
+        db.engine.dispose()
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": app_url, "TESTING": True, "PHOTO_STORAGE": str(photos),
                       "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 30, "max_overflow": 10}})
     with app.app_context():
-        upgrade()
         geodata = ROOT / "geodata"
         grids.area_names(json.loads((geodata / "areas.json").read_text()))
         importer.import_grids((geodata / "demo_district.geojson").read_bytes(), "demo.geojson")
@@ -64,6 +92,37 @@ def app(database_url, tmp_path_factory):
         catalog.load_calendar(json.loads((geodata / "calendar.json").read_text()))
         db.session.commit()
     return app
+
+
+@pytest.fixture(scope="session")
+def app_database_url(database_url):
+    return _app_role_url(database_url)
+
+
+@pytest.fixture(scope="session")
+def app(database_url, tmp_path_factory):
+    return _migrated_app(database_url, tmp_path_factory.mktemp("photos"))
+
+
+@pytest.fixture(scope="session")
+def make_app(database_url, tmp_path_factory):
+    """make_app(name) -> another app like `app` on a fresh database of its own (the test
+    database's name with `_<name>` before `_test`), for tests that change what every test reads
+    (the calendar, the catalog) or would fill the shared database with junk (fuzzers)."""
+    made = []
+
+    def make(name):
+        url = make_url(database_url)
+        other = _fresh_database(url.set(database=f"{url.database.removesuffix('_test')}_{name}_test"))
+        app = _migrated_app(other, tmp_path_factory.mktemp(f"photos_{name}"))
+        made.append(app)
+        return app
+
+    yield make
+    from gridpatrol.extensions import db
+    for app in made:
+        with app.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture
@@ -144,10 +203,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live_server(app, database_url, tmp_path_factory):
-    """The product as deployed: `gridpatrol serve` (gunicorn) on a free port, on the test database."""
+def live_server(app, app_database_url, tmp_path_factory):
+    """The product as deployed: `gridpatrol serve` (gunicorn) on a free port, on the test database,
+    as the restricted role (its connections are named `gridpatrol-live` in pg_stat_activity)."""
     port = _free_port()
-    env = dict(os.environ, DATABASE_URL=database_url, PHOTO_STORAGE=app.config["PHOTO_STORAGE"])
+    env = dict(os.environ, DATABASE_URL=app_database_url, PHOTO_STORAGE=app.config["PHOTO_STORAGE"],
+               PGAPPNAME="gridpatrol-live")
+    env.pop("MIGRATE_DATABASE_URL", None)
     log = open(tmp_path_factory.mktemp("server") / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "gridpatrol.cli", "serve", "--port", str(port), "--workers", "2"],
                             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)

@@ -1,24 +1,119 @@
 """The `gridpatrol` command: db, serve, create-user, import-grids, demo, verify-events."""
 import json
+import re
 import sys
 from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
 from . import create_app
+from .config import Config
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_default_commands=False, add_version_option=False)
-def main():
+@click.pass_context
+def main(ctx):
     """GridPatrol: grid-based urban management. Settings come from the environment (DATABASE_URL, …)."""
+    if ctx.invoked_subcommand == "db":
+        # the schema is changed and granted by its owner, the app itself serves as a restricted role
+        ctx.ensure_object(ScriptInfo).create_app = _owner_app
 
 
-# Flask-Migrate's `db` group (upgrade, downgrade, current, history …)
+def _owner_app():
+    return create_app({"SQLALCHEMY_DATABASE_URI": Config.MIGRATE_DATABASE_URL})
+
+
+# Flask-Migrate's `db` group (upgrade, downgrade, current, history …), plus `db app-role`
 from flask_migrate.cli import db as _db_group  # noqa: E402
 
 main.add_command(_db_group, "db")
+
+# tables the application may only read and append to (their triggers refuse the rest as well)
+APPEND_ONLY = ("case_events",)
+# tables the application only reads
+READ_ONLY = ("alembic_version",)
+ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+@_db_group.command("app-role")
+@click.argument("name")
+@click.option("--password", envvar="GRIDPATROL_APP_PASSWORD", help="its password (or GRIDPATROL_APP_PASSWORD); "
+              "without one an existing role keeps its own")
+@with_appcontext
+def app_role(name, password):
+    """Create or update NAME, the LOGIN role the application serves as: it may read and write the
+    rows of every table and use every sequence of the schema (the event log: read and append only),
+    and nothing else: no TRUNCATE, no DDL, it owns nothing. Tables and sequences the connecting
+    role (the owner, MIGRATE_DATABASE_URL) creates later are granted too; run again after a
+    migration to re-grant everything."""
+    from .extensions import db
+
+    if not ROLE_NAME.match(name):
+        raise click.ClickException(f"{name!r} is not a role name: lower-case letters, digits and _, at most 63")
+    raw = db.session.connection().connection.dbapi_connection
+    with raw.cursor() as cur:
+        try:
+            summary = _grant_app_role(cur, name, password)
+        except click.ClickException:
+            raw.rollback()
+            raise
+    db.session.commit()
+    click.echo(f"role {name}: {summary}")
+
+
+def _grant_app_role(cur, name: str, password: str | None) -> str:
+    from psycopg import sql
+
+    role = sql.Identifier(name)
+    owner, schema, database = cur.execute("SELECT current_user, current_schema(), current_database()").fetchone()
+    existing = cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+    if name == owner:
+        raise click.ClickException(f"{name} is the role running the command (the schema's owner); name another one")
+    if existing and existing[0]:
+        raise click.ClickException(f"{name} is a superuser: it cannot be restricted")
+    attributes = sql.SQL("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS")
+    if password:
+        attributes = sql.SQL("{} PASSWORD {}").format(attributes, sql.Literal(password))
+    verb = "ALTER" if existing else "CREATE"
+    cur.execute(sql.SQL(verb + " ROLE {} {}").format(role, attributes))
+
+    schema_id = sql.Identifier(schema)
+    cur.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(sql.Identifier(database), role))
+    cur.execute(sql.SQL("REVOKE CREATE ON SCHEMA {} FROM {}").format(schema_id, role))
+    cur.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema_id, role))
+    # what the owner creates from now on (a later migration's tables) is the app's to read and write
+    cur.execute(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}")
+                .format(schema_id, role))
+    cur.execute(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT USAGE, SELECT ON SEQUENCES TO {}")
+                .format(schema_id, role))
+    tables = _own_objects(cur, schema, "r", "p", "v", "m")
+    for table in tables:
+        target = sql.SQL("{}.{}").format(schema_id, sql.Identifier(table))
+        cur.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(target, role))
+        rights = ("SELECT, INSERT" if table in APPEND_ONLY else "SELECT" if table in READ_ONLY
+                  else "SELECT, INSERT, UPDATE, DELETE")
+        cur.execute(sql.SQL("GRANT " + rights + " ON TABLE {} TO {}").format(target, role))
+    sequences = _own_objects(cur, schema, "S")
+    for sequence in sequences:
+        target = sql.SQL("{}.{}").format(schema_id, sql.Identifier(sequence))
+        cur.execute(sql.SQL("REVOKE ALL ON SEQUENCE {} FROM {}").format(target, role))
+        cur.execute(sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(target, role))
+    return (f"{'updated' if verb == 'ALTER' else 'created'}, {len(tables)} tables and {len(sequences)} sequences "
+            f"granted in schema {schema} ({', '.join(t for t in APPEND_ONLY if t in tables) or 'no table'} "
+            "append-only)")
+
+
+def _own_objects(cur, schema: str, *kinds: str) -> list[str]:
+    """The schema's relations of these kinds, but not the ones an extension brought (PostGIS's
+    spatial_ref_sys stays as the extension made it)."""
+    return [r[0] for r in cur.execute("""
+        SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %s AND c.relkind = ANY(%s)
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                          AND d.deptype = 'e')
+        ORDER BY c.relname""", (schema, list(kinds))).fetchall()]
 
 
 @main.command("create-user")

@@ -14,8 +14,15 @@ def _float(name: str, default: float) -> float:
 
 
 class Config:
+    # Two database URLs. DATABASE_URL is the one the application serves with: in production a
+    # restricted role made by `gridpatrol db app-role NAME` (rows only, the event log append-only,
+    # no DDL). MIGRATE_DATABASE_URL is the schema's owner, used by `gridpatrol db …` (upgrade,
+    # app-role); without it those commands use DATABASE_URL too, which must then own the schema.
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "postgresql+psycopg:///gridpatrol")
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_size": _int("DB_POOL_SIZE", 5)}
+    MIGRATE_DATABASE_URL = os.environ.get("MIGRATE_DATABASE_URL") or SQLALCHEMY_DATABASE_URI
+    # a database host that drops packets fails a request in seconds instead of hanging it
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_size": _int("DB_POOL_SIZE", 5),
+                                 "connect_args": {"connect_timeout": _int("DB_CONNECT_TIMEOUT_S", 5)}}
     SECRET_KEY = os.environ.get("SECRET_KEY", "")
     TIMEZONE = os.environ.get("GRIDPATROL_TIMEZONE", "Asia/Shanghai")
     PHOTO_STORAGE = os.environ.get("PHOTO_STORAGE", str(ROOT / "var" / "photos"))
@@ -56,6 +63,12 @@ class Config:
                           "text/html", "text/css", "text/javascript", "application/javascript", "image/svg+xml"]
     COMPRESS_ALGORITHM = ["gzip"]
     COMPRESS_MIN_SIZE = 1024
+
+    # outgoing webhooks (`gridpatrol webhooks deliver`)
+    WEBHOOK_TIMEOUT_S = _float("WEBHOOK_TIMEOUT_S", 10)
+    WEBHOOK_RETRY_BASE_S = _float("WEBHOOK_RETRY_BASE_S", 5)
+    WEBHOOK_RETRY_MAX_S = _float("WEBHOOK_RETRY_MAX_S", 3600)
+    WEBHOOK_MAX_ATTEMPTS = _int("WEBHOOK_MAX_ATTEMPTS", 20)
 
     API_TITLE = "GridPatrol API"
     API_VERSION = "v1"

@@ -10,6 +10,9 @@ PGPORT_PRIVATE=${GRIDPATROL_PGPORT:-54329}
 PGDATA_PRIVATE="$VAR/pg/data"
 PGSOCK_PRIVATE="$VAR/pg/run"
 VENV="$VAR/venv"
+# the database role the application serves as in the private cluster (`gridpatrol db app-role`);
+# the private cluster trusts local connections, so it has no password
+APP_ROLE=${GRIDPATROL_APP_ROLE:-gridpatrol_app}
 APT_UPDATED=""
 
 log() { printf '\033[1m[gridpatrol]\033[0m %s\n' "$*" >&2; }
