@@ -40,7 +40,7 @@ def verify(app):
     "UPDATE case_events SET to_status = 'closed' WHERE case_id = %(case)s AND seq = 1",
     "DELETE FROM case_events WHERE case_id = %(case)s",
     "DELETE FROM case_events WHERE case_id = %(case)s AND seq = 6",
-    "TRUNCATE case_events",
+    "TRUNCATE case_events CASCADE",  # CASCADE: the webhook outbox refers to events
 ])
 def test_the_database_refuses_to_change_or_remove_events(conn, case_with_history, statement):
     before = conn.execute("SELECT id, seq, action, payload, hash FROM case_events WHERE case_id = %s ORDER BY seq",

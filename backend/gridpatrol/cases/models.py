@@ -28,6 +28,9 @@ class Case(db.Model):
         CheckConstraint("version >= 1 AND rework_count >= 0 AND extension_hours >= 0", name="counters"),
         CheckConstraint("(status = 'suspended') = (suspended_from IS NOT NULL)", name="suspension_consistent"),
         CheckConstraint("status <> 'merged' OR parent_id IS NOT NULL", name="merged_has_parent"),
+        CheckConstraint("pending_extension IS NULL OR jsonb_typeof(pending_extension) = 'object'",
+                        name="pending_extension_object"),
+        CheckConstraint("contact IS NULL OR jsonb_typeof(contact) = 'object'", name="contact_object"),
         CheckConstraint("status NOT IN ('dispatched','in_progress','handled') OR lead_team_id IS NOT NULL",
                         name="dispatched_has_team"),
         Index("ix_cases_location", "location", postgresql_using="gist"),
@@ -67,7 +70,7 @@ class Case(db.Model):
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     catalog_version: Mapped[int | None] = mapped_column(Integer)
     # a citizen's contact details (Open311): shown only to the dispatch centre
-    contact: Mapped[dict | None] = mapped_column(JSONB)
+    contact: Mapped[dict | None] = mapped_column(JSONB(none_as_null=True))
     observed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reported_at: Mapped[datetime] = created_at_column()
     registered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -79,7 +82,8 @@ class Case(db.Model):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     rework_count: Mapped[int] = mapped_column(Integer, server_default="0")
     extension_hours: Mapped[float] = mapped_column(Float, server_default="0")
-    pending_extension: Mapped[dict | None] = mapped_column(JSONB)
+    # None is SQL NULL (not JSON null), so "an extension waits" is simply IS NOT NULL
+    pending_extension: Mapped[dict | None] = mapped_column(JSONB(none_as_null=True))
     suspended_from: Mapped[str | None] = mapped_column(String(12))
     suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deadline_register: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
