@@ -12,6 +12,7 @@ DISPLAY_NAME = validate.Length(1, 100)
 ROLE_LIST = validate.Length(min=1, error="at least one role")
 SCOPE_LIST = validate.Length(min=1, max=100, error="at least one area code")
 GRID_LIST = validate.Length(max=5000)
+TEAM_ID = validate.Range(1, 2**31 - 1)  # team ids are PostgreSQL integers
 
 
 class TokenRequest(Schema):
@@ -39,10 +40,11 @@ class TokenOut(Schema):
 class UserIn(Schema):
     username = fields.String(required=True, validate=USERNAME)
     password = fields.String(required=True, validate=PASSWORD)
-    display_name = fields.String(validate=DISPLAY_NAME)
+    display_name = fields.String(validate=DISPLAY_NAME, load_default=None,
+                                 metadata={"description": "the username when not given"})
     roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), required=True, validate=ROLE_LIST)
     scope = fields.List(fields.String(validate=AREA_CODE), required=True, validate=SCOPE_LIST)
-    team_ids = fields.List(fields.Integer(), load_default=list)
+    team_ids = fields.List(fields.Integer(validate=TEAM_ID), load_default=list)
     grid_codes = fields.List(fields.String(validate=GRID_CODE), load_default=list, validate=GRID_LIST)
 
 
@@ -51,7 +53,7 @@ class UserPatch(Schema):
     display_name = fields.String(validate=DISPLAY_NAME)
     roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), validate=ROLE_LIST)
     scope = fields.List(fields.String(validate=AREA_CODE), validate=SCOPE_LIST)
-    team_ids = fields.List(fields.Integer())
+    team_ids = fields.List(fields.Integer(validate=TEAM_ID))
     grid_codes = fields.List(fields.String(validate=GRID_CODE), validate=GRID_LIST)
     active = fields.Boolean(**JSON_BOOLEAN,
                             metadata={"description": "false signs the user out everywhere and refuses sign-in"})

@@ -125,7 +125,9 @@ class SuggestionsView(MethodView):
         return teams.suggestions(services.get_case(case_id, user), user.scope)
 
 
-@blp.route("/cases/<int:case_id>/actions/<action>")
+@blp.route("/cases/<int:case_id>/actions/<action>", parameters=[
+    {"in": "path", "name": "action", "required": True, "description": "an action of the state table",
+     "schema": {"type": "string", "enum": sorted(ACTION_SCHEMAS)}}])
 class ActionView(MethodView):
     @requires()
     @blp.response(200, CaseOut)

@@ -104,10 +104,20 @@ class CaseOut(Schema):
 
 
 class CommaList(fields.List):
-    """A query parameter given as a comma-separated list, repeated, or both (webargs hands a list)."""
+    """A query parameter given as a comma-separated list, repeated, or both (webargs hands a list).
+
+    A parameter with no value at all (`?status=`) is refused: a filter that filters nothing is a
+    mistake to show, not a reason to answer with everything. `allow_empty=True` reads it as not
+    given (for doors whose clients send every form field)."""
+    def __init__(self, *args, allow_empty: bool = False, **kw):
+        super().__init__(*args, **kw)
+        self.allow_empty = allow_empty
+
     def _deserialize(self, value, attr, data, **kw):
         parts = value if isinstance(value, (list, tuple)) else [value]
         value = [v for part in parts for v in (part.split(",") if isinstance(part, str) else [part]) if v != ""]
+        if not value and not self.allow_empty:
+            raise ValidationError("give at least one value, or leave the parameter out")
         return super()._deserialize(value, attr, data, **kw)
 
 

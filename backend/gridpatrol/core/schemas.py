@@ -1,5 +1,6 @@
 """Fields and schemas shared by the modules' schemas."""
 import math
+from datetime import datetime, timezone
 
 import marshmallow as ma
 from flask import request
@@ -62,8 +63,18 @@ def Lat(**kw):
     return FiniteFloat(validate=validate.Range(-90, 90), **kw)
 
 
+# times a client may send: from the epoch (a device whose clock was reset) to the year 2999; beyond,
+# the calendar's arithmetic leaves the range of a date and old local times have second offsets
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(3000, 1, 1, tzinfo=timezone.utc)
+
+
 def AwareDateTime(**kw):
-    return fields.AwareDateTime(format="iso", **kw)
+    """An ISO 8601 time with its offset, between 1970 and 2999 when read."""
+    given = kw.pop("validate", None)
+    given = list(given) if isinstance(given, (list, tuple)) else [given] if given else []
+    bounds = validate.Range(EARLIEST, LATEST, max_inclusive=False, error="a time from 1970 to 2999")
+    return fields.AwareDateTime(format="iso", validate=[bounds, *given], **kw)
 
 
 class PageArgs(Schema):

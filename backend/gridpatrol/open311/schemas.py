@@ -100,11 +100,14 @@ def form_data(values) -> dict:
 
 class RequestsQuery(_Open311Args):
     """GET requests: the filters of GeoReport v2."""
-    service_request_id = CommaList(fields.String(validate=validate.Length(1, 40)), validate=validate.Length(max=1000))
-    service_code = CommaList(fields.String(validate=validate.Length(1, 20)), validate=validate.Length(max=200))
+    # GeoReport clients send empty form fields: an empty list is no filter here
+    service_request_id = CommaList(fields.String(validate=validate.Length(1, 40)), validate=validate.Length(max=1000),
+                                   allow_empty=True)
+    service_code = CommaList(fields.String(validate=validate.Length(1, 20)), validate=validate.Length(max=200),
+                             allow_empty=True)
     start_date = W3CDateTime()
     end_date = W3CDateTime()
-    status = CommaList(fields.String(validate=validate.OneOf(["open", "closed"])))
+    status = CommaList(fields.String(validate=validate.OneOf(["open", "closed"])), allow_empty=True)
 
     @validates_schema
     def _a_window(self, data, **kw):
