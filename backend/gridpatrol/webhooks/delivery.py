@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import http.client
 import logging
-import os
 import random
 import threading
 import urllib.error
@@ -59,8 +58,8 @@ WHERE id = :id
 
 
 def setting(name: str):
-    """A delivery setting: the app's config, else the environment, else the default."""
-    return type(DEFAULTS[name])(current_app.config.get(name, os.environ.get(name, DEFAULTS[name])))
+    """A delivery setting, from the app's config (config.py reads the environment)."""
+    return type(DEFAULTS[name])(current_app.config.get(name, DEFAULTS[name]))
 
 
 def signature(secret: str, body: bytes) -> str:
