@@ -43,6 +43,9 @@ class Case(db.Model):
               text("id DESC")),
         Index("ix_cases_open_reported", text("reported_at DESC"), text("id DESC"), postgresql_where=text(OPEN_SQL)),
         Index("ix_cases_grid", "grid_code"),
+        # the list's free-text search (`q`: ILIKE on number, description, address) without a scan
+        Index("ix_cases_search_trgm", "number", "description", "address", postgresql_using="gin",
+              postgresql_ops={"number": "gin_trgm_ops", "description": "gin_trgm_ops", "address": "gin_trgm_ops"}),
         # the grid tiles count open and overdue cases per grid from this index alone
         Index("ix_cases_open_grid", "grid_code", postgresql_include=["status", "stage_deadline", "district_code"],
               postgresql_where=text(OPEN_SQL)),
