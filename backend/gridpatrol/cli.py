@@ -45,9 +45,9 @@ ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 def app_role(name, password):
     """Create or update NAME, the LOGIN role the application serves as: it may read and write the
     rows of every table and use every sequence of the schema (the event log: read and append only),
-    and nothing else: no TRUNCATE, no DDL, it owns nothing. Tables and sequences the connecting
-    role (the owner, MIGRATE_DATABASE_URL) creates later are granted too; run again after a
-    migration to re-grant everything."""
+    and nothing else: no TRUNCATE, no DDL on the schema (temporary tables only), it owns nothing.
+    Tables and sequences the connecting role (the owner, MIGRATE_DATABASE_URL) creates later are
+    granted too; run again after a migration to re-grant everything."""
     from .extensions import db
 
     if not ROLE_NAME.match(name):

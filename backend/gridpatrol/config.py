@@ -69,6 +69,8 @@ class Config:
     WEBHOOK_RETRY_BASE_S = _float("WEBHOOK_RETRY_BASE_S", 5)
     WEBHOOK_RETRY_MAX_S = _float("WEBHOOK_RETRY_MAX_S", 3600)
     WEBHOOK_MAX_ATTEMPTS = _int("WEBHOOK_MAX_ATTEMPTS", 20)
+    # receivers on loopback or private addresses (a test receiver, an office inside the same network)
+    WEBHOOK_ALLOW_PRIVATE = os.environ.get("WEBHOOK_ALLOW_PRIVATE", "") == "1"
 
     API_TITLE = "GridPatrol API"
     API_VERSION = "v1"

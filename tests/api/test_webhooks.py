@@ -203,3 +203,31 @@ def test_a_callers_contact_never_leaves_in_a_webhook(app, office):
     assert len(queued) == 1 and "12345 热线来电" in queued[0]["body_text"]
     for value in contact.values():
         assert value not in queued[0]["body_text"]
+
+
+def test_an_admin_of_part_of_the_areas_cannot_manage_the_webhook(office, make_user):
+    """Holding one grid of a district's webhook is not enough to read, redirect, resend or delete it."""
+    hook = office.hook()
+    narrow = make_user("admin", scope=[office.district["grids"][0]])
+    assert hook["id"] not in [h["id"] for h in narrow.get("/api/v1/webhooks").get_json()["items"]]
+    r = narrow.client.patch(f"/api/v1/webhooks/{hook['id']}", json={"url": "http://elsewhere.example.org/x"},
+                            headers={"Authorization": f"Bearer {narrow.token}"})
+    assert r.status_code == 404
+    assert narrow.get(f"/api/v1/webhooks/{hook['id']}/deliveries").status_code == 404
+    assert narrow.delete(f"/api/v1/webhooks/{hook['id']}").status_code == 404
+    assert office.admin.get(f"/api/v1/webhooks/{hook['id']}").get_json()["url"] == hook["url"]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x", "http://localhost:9/x", "http://169.254.169.254/latest",
+                                 "http://10.0.0.1/x", "http://[::1]:9/x"])
+def test_internal_addresses_are_not_sent_to(app, office, url):
+    """The worker runs inside the city's network: it does not become a way into it."""
+    from gridpatrol.webhooks import delivery
+    hook = office.hook(url=url)
+    office.report()
+    assert app.config["WEBHOOK_ALLOW_PRIVATE"] is False
+    with app.app_context():
+        assert delivery.deliver_all(hook["id"]) == 1
+    (d,) = office.admin.get(f"/api/v1/webhooks/{hook['id']}/deliveries").get_json()["items"]
+    assert d["status"] == "pending" and d["attempts"] == 1 and d["last_status_code"] is None
+    assert "internal address" in d["last_error"]

@@ -11,16 +11,13 @@ from console_helpers import console_page
 def deliver_once(app, webhook_id, max_attempts):
     """One pass of the delivery worker for this webhook only (its URL refuses connections)."""
     from gridpatrol.webhooks import delivery
-    before = app.config.get("WEBHOOK_MAX_ATTEMPTS")
-    app.config["WEBHOOK_MAX_ATTEMPTS"] = max_attempts
+    before = app.config["WEBHOOK_MAX_ATTEMPTS"], app.config["WEBHOOK_ALLOW_PRIVATE"]
+    app.config.update(WEBHOOK_MAX_ATTEMPTS=max_attempts, WEBHOOK_ALLOW_PRIVATE=True)
     try:
         with app.app_context():
             return delivery.deliver_all(webhook_id)
     finally:
-        if before is None:
-            app.config.pop("WEBHOOK_MAX_ATTEMPTS")
-        else:
-            app.config["WEBHOOK_MAX_ATTEMPTS"] = before
+        app.config["WEBHOOK_MAX_ATTEMPTS"], app.config["WEBHOOK_ALLOW_PRIVATE"] = before
 
 
 def test_an_admin_registers_a_webhook_and_follows_its_deliveries(app, new_context, make_user, district):

@@ -64,7 +64,7 @@ class Worker:
 
     def __init__(self, database_url, tmp_path):
         self.env = dict(os.environ, DATABASE_URL=database_url, WEBHOOK_RETRY_BASE_S="0.2",
-                        WEBHOOK_RETRY_MAX_S="1", WEBHOOK_TIMEOUT_S="3")
+                        WEBHOOK_RETRY_MAX_S="1", WEBHOOK_TIMEOUT_S="3", WEBHOOK_ALLOW_PRIVATE="1")
         self.out = open(tmp_path / "worker.log", "a")
         self.proc = None
 
@@ -85,6 +85,15 @@ def scalar(app, sql, **params):
     from gridpatrol.extensions import db
     with app.app_context():
         return db.session.execute(text(sql), params).scalar_one()
+
+
+def wait_for(app, count_sql, hook_id, limit_s=120):
+    """Wait until the count is above zero, and return it (a wait, not a speed check)."""
+    deadline = time.monotonic() + limit_s
+    while (n := scalar(app, count_sql, h=hook_id)) == 0:
+        assert time.monotonic() < deadline, count_sql
+        time.sleep(0.1)
+    return n
 
 
 def wait_until_drained(app, hook_id, limit_s=120):
@@ -120,9 +129,9 @@ def check_receipts(app, hook_id, received):
 
 
 @pytest.fixture
-def setup(app, office, database_url, tmp_path):
+def setup(app, office, app_database_url, tmp_path):
     receiver = Receiver(tmp_path)
-    worker = Worker(database_url, tmp_path)
+    worker = Worker(app_database_url, tmp_path)  # as deployed: the restricted role
     hook = office.hook(url=receiver.url, secret=SECRET)
     yield receiver, worker, hook
     for proc in (receiver.proc, worker.proc):
@@ -144,11 +153,13 @@ def test_receiver_and_worker_killed_mid_stream_every_event_arrives(app, office, 
             close_case(office, case["id"])
 
     work(4)                      # both up
+    wait_for(app, "SELECT count(*) FROM webhook_deliveries WHERE webhook_id = :h AND status = 'delivered'",
+             hook["id"])         # the worker is running and delivering
     receiver.kill()              # the receiver goes down mid-stream
     work(4)
-    time.sleep(1.5)              # the worker meets the closed port and backs off
-    refused = scalar(app, "SELECT count(*) FROM webhook_deliveries WHERE webhook_id = :h AND attempts > 0"
-                          " AND status = 'pending'", h=hook["id"])
+    # the worker meets the closed port and backs off
+    refused = wait_for(app, "SELECT count(*) FROM webhook_deliveries WHERE webhook_id = :h AND attempts > 0"
+                            " AND status = 'pending'", hook["id"])
     receiver.start()             # back on the same port
     worker.kill()                # and now the worker dies, whatever it was doing
     work(2)

@@ -152,20 +152,18 @@ def load_calendar(doc: dict) -> None:
     _calendar_changed()
 
 
-# The calendar is kept per process, with the stamp it was read under; each request compares the
-# stamp (one primary-key read) and rereads the calendar only after a change, by any process.
-_cached: list[tuple] = [(object(), None)]
-
-
+# The calendar is kept per app in each process, with the stamp it was read under; each request
+# compares the stamp (one primary-key read) and rereads the calendar only after a change, by any
+# process.
 def work_calendar() -> WorkCalendar:
     """The deployment's calendar as committed (or as changed by this transaction)."""
     if "work_calendar" not in g:
         stamp = db.session.execute(select(Setting.value).where(Setting.key == CALENDAR_STAMP_KEY)).scalar()
-        stamp = (stamp or {}).get("stamp")
-        cached_stamp, calendar = _cached[0]
-        if cached_stamp != stamp or calendar is None:
+        key = ((stamp or {}).get("stamp"), current_app.config["TIMEZONE"])
+        cached_key, calendar = current_app.extensions.get("gridpatrol.calendar", (None, None))
+        if cached_key != key or calendar is None:
             calendar = _read_calendar()
-            _cached[0] = (stamp, calendar)
+            current_app.extensions["gridpatrol.calendar"] = (key, calendar)
         g.work_calendar = calendar
     return g.work_calendar
 

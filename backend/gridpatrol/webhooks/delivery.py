@@ -10,10 +10,13 @@ Several workers may run at once, on one machine or many: rows are claimed with S
 import hashlib
 import hmac
 import http.client
+import ipaddress
 import logging
 import random
+import socket
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import timedelta
 
@@ -28,7 +31,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "webhook_deliveries"
 DEFAULTS = {"WEBHOOK_TIMEOUT_S": 10.0, "WEBHOOK_RETRY_BASE_S": 5.0, "WEBHOOK_RETRY_MAX_S": 3600.0,
-            "WEBHOOK_MAX_ATTEMPTS": 20}
+            "WEBHOOK_MAX_ATTEMPTS": 20, "WEBHOOK_ALLOW_PRIVATE": False}
 
 _PICK = text("""
 SELECT d.id, d.uid, d.event_type, d.body::text AS body, d.attempts, w.url, w.secret
@@ -80,8 +83,30 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirects)
 
 
+def refused_address(url: str) -> str | None:
+    """Why the URL's host may not be sent to, or None: a host that resolves to a loopback, private,
+    link-local or otherwise internal address is refused (the worker runs inside the city's network;
+    it must not be a way to reach it), unless WEBHOOK_ALLOW_PRIVATE is set."""
+    if setting("WEBHOOK_ALLOW_PRIVATE"):
+        return None
+    parts = urllib.parse.urlsplit(url)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                                   proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as e:
+        return f"cannot resolve {parts.hostname}: {e}"
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            return f"{parts.hostname} resolves to an internal address ({address}); refused"
+    return None
+
+
 def post(url: str, body: bytes, headers: dict, timeout: float) -> tuple[int | None, str | None]:
     """(HTTP status, error): status None when no answer came back."""
+    refused = refused_address(url)
+    if refused:
+        return None, refused
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
         with _opener.open(request, timeout=timeout) as answer:
@@ -138,8 +163,10 @@ def run(app, stop: threading.Event, threads: int = 2, poll: float = 1.0) -> None
                         continue
                 except DBAPIError as e:  # the database is away: wait and try again
                     log.warning("webhook delivery: %s", e.orig or e)
-                    db.session.rollback()
-                    db.session.remove()
+                    _reset_session()
+                except Exception:  # anything else: said in the log, and the sender goes on
+                    log.exception("webhook delivery failed")
+                    _reset_session()
                 wake.wait(poll)
                 wake.clear()
 
@@ -161,6 +188,13 @@ def run(app, stop: threading.Event, threads: int = 2, poll: float = 1.0) -> None
     wake.set()
     for w in workers:
         w.join(timeout=setting_in(app, "WEBHOOK_TIMEOUT_S") + 5)
+
+
+def _reset_session() -> None:
+    try:
+        db.session.rollback()
+    finally:
+        db.session.remove()
 
 
 def setting_in(app, name: str):
