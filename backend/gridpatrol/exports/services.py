@@ -35,6 +35,7 @@ from ..patrols import services as patrols
 from ..teams.models import Team
 
 BATCH = 1000  # rows per round trip of the cursor, and per chunk of the body
+IDLE_LIMIT_S = 120  # a download whose client reads nothing for this long is cut off by the database
 
 _STREET, _COMMUNITY, _DISTRICT = aliased(AdminArea), aliased(AdminArea), aliased(AdminArea)
 # the columns of a case export, in order: what a receiving office needs, never a citizen's contact
@@ -236,6 +237,8 @@ def filename(stem: str, suffix: str, tz) -> str:
 def _rows(query) -> Iterator[list]:
     """The rows of `query` in batches from a server-side cursor; the cursor is closed however the
     iteration ends."""
+    # a client that stops reading must not hold a connection and its snapshot for ever
+    db.session.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = '{IDLE_LIMIT_S}s'"))
     result = db.session.execute(query.execution_options(yield_per=BATCH))
     try:
         yield from result.partitions()
