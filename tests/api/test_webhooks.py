@@ -231,3 +231,40 @@ def test_internal_addresses_are_not_sent_to(app, office, url):
     (d,) = office.admin.get(f"/api/v1/webhooks/{hook['id']}/deliveries").get_json()["items"]
     assert d["status"] == "pending" and d["attempts"] == 1 and d["last_status_code"] is None
     assert "internal address" in d["last_error"]
+
+
+def test_a_receiver_that_trickles_its_answer_is_cut_off(app):
+    """The timeout bounds the whole exchange: a receiver sending a byte a second never holds a sender."""
+    import socket
+    import threading
+    import time
+    from gridpatrol.webhooks import delivery
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+
+    def trickle():
+        conn, _ = server.accept()
+        conn.recv(65536)
+        try:
+            for ch in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 60:
+                conn.send(bytes([ch]))
+                time.sleep(0.2)
+        except OSError:
+            pass
+        conn.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    with app.app_context():
+        app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+        try:
+            started = time.monotonic()
+            code, error = delivery.post(f"http://127.0.0.1:{port}/in", b"{}", {}, timeout=1.0)
+            took = time.monotonic() - started
+        finally:
+            app.config["WEBHOOK_ALLOW_PRIVATE"] = False
+    server.close()
+    print(f"\n[webhooks: trickling receiver] cut after {took:.1f} s: {error}")
+    assert code is None and error == "no complete answer within 1 s"

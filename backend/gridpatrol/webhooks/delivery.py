@@ -15,9 +15,7 @@ import logging
 import random
 import socket
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
 from datetime import timedelta
 
 import psycopg
@@ -75,14 +73,6 @@ def backoff(attempts: int) -> float:
     return base * random.uniform(0.8, 1.2)
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None  # a 3xx is an answer, not a delivery
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 def refused_address(url: str) -> str | None:
     """Why the URL's host may not be sent to, or None: a host that resolves to a loopback, private,
     link-local or otherwise internal address is refused (the worker runs inside the city's network;
@@ -103,21 +93,43 @@ def refused_address(url: str) -> str | None:
 
 
 def post(url: str, body: bytes, headers: dict, timeout: float) -> tuple[int | None, str | None]:
-    """(HTTP status, error): status None when no answer came back."""
+    """(HTTP status, error): status None when no answer came back. The whole exchange is bounded
+    by `timeout` (a receiver trickling bytes does not hold a sender); a 3xx is an answer, not
+    followed."""
     refused = refused_address(url)
     if refused:
         return None, refused
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    parts = urllib.parse.urlsplit(url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = kind(parts.hostname, parts.port, timeout=timeout)
+    watchdog = threading.Timer(timeout, _cut, (conn,))
+    watchdog.start()
     try:
-        with _opener.open(request, timeout=timeout) as answer:
-            answer.read(65536)
+        target = parts.path or "/"
+        conn.request("POST", target + (f"?{parts.query}" if parts.query else ""), body=body,
+                     headers={**headers, "Content-Length": str(len(body)), "Connection": "close"})
+        answer = conn.getresponse()
+        answer.read(65536)
+        if 200 <= answer.status < 300:
             return answer.status, None
-    except urllib.error.HTTPError as e:
-        return e.code, f"HTTP {e.code} {e.reason}"
-    except urllib.error.URLError as e:
-        return None, str(e.reason)[:500]
+        return answer.status, f"HTTP {answer.status} {answer.reason}"[:500]
     except (OSError, ValueError, http.client.HTTPException) as e:
+        if not watchdog.is_alive():
+            return None, f"no complete answer within {timeout:g} s"
         return None, (str(e) or type(e).__name__)[:500]
+    finally:
+        watchdog.cancel()
+        conn.close()
+
+
+def _cut(conn) -> None:
+    """The watchdog: the exchange took too long, its socket is closed under it."""
+    sock = conn.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def deliver_next(webhook_id: int | None = None) -> bool:
