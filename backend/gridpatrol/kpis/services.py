@@ -59,7 +59,14 @@ FIGURES = {
 }
 
 _FACTS = """
-WITH ev AS (
+WITH cand AS (
+  -- every figure counts a case reported, registered or rejected in the period: only those are read
+  SELECT c.id FROM cases c WHERE c.reported_at >= :from AND c.reported_at < :to AND {scope}
+  UNION
+  SELECT c.id FROM case_events r JOIN cases c ON c.id = r.case_id
+  WHERE r.action IN ('register', 'reject') AND r.at >= :from AND r.at < :to AND c.reported_at < :to AND {scope}
+),
+ev AS (
   SELECT e.case_id,
          min(e.at) FILTER (WHERE e.action = 'register') AS registered_at,
          min(e.at) FILTER (WHERE e.action = 'reject') AS rejected_at,
@@ -76,11 +83,8 @@ WITH ev AS (
                    FILTER (WHERE e.action IN ('suspend', 'resume')))[1] = 'suspend', false) AS suspended,
          (array_agg((e.payload->>'team_id')::int ORDER BY e.seq DESC)
             FILTER (WHERE e.action = 'dispatch'))[1] AS team_id
-  FROM cases c JOIN case_events e ON e.case_id = c.id
-  WHERE c.reported_at < :to AND e.at <= :as_of AND {scope}
-    -- every figure counts a case reported, registered or rejected in the period: no other case is read
-    AND (c.reported_at >= :from OR c.id IN (SELECT r.case_id FROM case_events r WHERE r.action IN ('register', 'reject')
-                                            AND r.at >= :from AND r.at < :to))
+  FROM cand JOIN case_events e ON e.case_id = cand.id
+  WHERE e.at <= :as_of
   GROUP BY e.case_id
 ),
 te AS (
