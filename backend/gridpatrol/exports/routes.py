@@ -41,6 +41,14 @@ def _streamed(body, media_type: str, name: str) -> Response:
     return Response(chunks(), mimetype=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
+def _cases(args, suffix: str) -> Response:
+    """The cases GET /cases finds for `args`, streamed in one of the case formats."""
+    write, media_type = {"geojson": (services.cases_geojson, GEOJSON), "csv": (services.cases_csv, CSV)}[suffix]
+    tz = services.local_tz()
+    query = services.case_query(current_user(), args)
+    return _streamed(write(query, tz), media_type, services.filename("cases", suffix, tz))
+
+
 @blp.route("/exports/cases.geojson")
 class CasesGeoJSONView(MethodView):
     @requires()
@@ -50,9 +58,7 @@ class CasesGeoJSONView(MethodView):
                              "CSV export, never a citizen's contact details"))
     def get(self, args):
         """Every case GET /cases finds for these filters (no paging), as GeoJSON, streamed"""
-        tz = services.local_tz()
-        query = services.case_query(current_user(), args)
-        return _streamed(services.cases_geojson(query, tz), GEOJSON, services.filename("cases", "geojson", tz))
+        return _cases(args, "geojson")
 
 
 @blp.route("/exports/cases.csv")
@@ -64,9 +70,7 @@ class CasesCsvView(MethodView):
                          "spreadsheet would read as a formula starts with an apostrophe"))
     def get(self, args):
         """Every case GET /cases finds for these filters (no paging), as CSV for spreadsheets, streamed"""
-        tz = services.local_tz()
-        query = services.case_query(current_user(), args)
-        return _streamed(services.cases_csv(query, tz), CSV, services.filename("cases", "csv", tz))
+        return _cases(args, "csv")
 
 
 @blp.route("/exports/grids.geojson")
