@@ -42,8 +42,8 @@ def test_02_offline_report_with_photo_is_sent_when_back_online(new_context, peop
 
     ctx.set_offline(True)
     f.report(description="offline report", photos=[photo])
+    f.expect_outbox_count(2)  # wait for both items to be stored before reading their statuses
     assert f.outbox_statuses() == ["queued", "queued"]
-    f.expect_outbox_count(2)
     assert cases_of(people["inspector"], people["inspector"].id) == []
 
     ctx.set_offline(False)  # no tap: going online flushes the outbox
