@@ -13,6 +13,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
+from urllib.parse import urlencode
 
 import psycopg
 import pytest
@@ -477,6 +478,21 @@ def _run(n, seed, app, database_url, client, district, make_user, make_team):
         broken = violations(dict_conn, case_ids)
         replayed = replay(dict_conn, case_ids)
         events = conn.execute("SELECT count(*) FROM case_events WHERE case_id = ANY(%s)", (case_ids,)).fetchone()[0]
+        # the KPI facts the event log kept, against the same facts worked out again from the log
+        stale = conn.execute("""
+            WITH kept AS (SELECT * FROM kpi_facts WHERE case_id = ANY(%(ids)s)),
+                 again AS (SELECT * FROM kpi_case_facts(%(ids)s, 'infinity'))
+            SELECT (SELECT count(*) FROM (SELECT * FROM kept EXCEPT ALL SELECT * FROM again) a)
+                 + (SELECT count(*) FROM (SELECT * FROM again EXCEPT ALL SELECT * FROM kept) b),
+                   (SELECT count(*) FROM kept)
+        """, {"ids": case_ids}).fetchone()
+    supervisor = make_user("supervisor", scope=[district["code"]])
+    kpi_diff = {}
+    for group_by in ("team", "category", "inspector"):
+        kept = supervisor.get(f"/api/v1/kpis?group_by={group_by}").get_json()
+        raw = supervisor.get(f"/api/v1/kpis?{urlencode({'group_by': group_by, 'as_of': kept['as_of']})}").get_json()
+        if kept["rows"] != raw["rows"] or not kept["rows"]:
+            kpi_diff[group_by] = (kept["rows"], raw["rows"])
     verified = app.test_cli_runner().invoke(verify_events)
     # the dispatcher's extension queue lists exactly the cases with an extension waiting
     dispatcher = next(u for u in world.users if "dispatcher" in u.roles)
@@ -489,12 +505,14 @@ def _run(n, seed, app, database_url, client, district, make_user, make_team):
           f"invariants checked={len(invariants())} x {len(case_ids)} cases, broken={len(broken)}; "
           f"logs replayed={len(case_ids)}, not matching={len(replayed)}; hash chains: {verified.output.strip()}")
     queue = sorted(c["id"] for c in listed.get_json()["items"])
+    print(f"[random actions] KPI facts kept={stale[1]} rows, differing from the log={stale[0]}; "
+          f"KPI rows kept vs from the log differ for {sorted(kpi_diff) or 'no grouping'}")
     print(f"[random actions] extension queue lists {len(queue)} cases, {len(waiting)} have an extension waiting")
     assert {"5xx": run.server_errors[:20], "failed checks": run.failures[:20], "broken invariants": broken,
             "logs not replaying": dict(list(replayed.items())[:10]), "extension queue": sorted(set(queue) ^ set(waiting)),
-            "hash chains": verified.exit_code} == {
+            "hash chains": verified.exit_code, "KPI facts differing": stale[0], "KPI rows differing": kpi_diff} == {
         "5xx": [], "failed checks": [], "broken invariants": {}, "logs not replaying": {}, "extension queue": [],
-        "hash chains": 0}
+        "hash chains": 0, "KPI facts differing": 0, "KPI rows differing": {}}
     # the run went somewhere: the table's moves were taken, not only refused
     assert sum(c for (a, s), c in run.outcomes.items() if s == 200) > n // 10
     return by_status

@@ -1,6 +1,7 @@
 import csv
 import io
 
+import click
 from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -104,3 +105,11 @@ class InspectorCoverageView(MethodView):
     def get(self, args, inspector_id):
         """The responsibility grids behind an inspector's coverage: the days each was visited, by which patrols"""
         return services.inspector_coverage(current_user(), inspector_id, _args(args))
+
+
+@blp.cli.command("rebuild")
+@click.option("--batch", default=100_000, show_default=True, help="cases per transaction")
+def rebuild(batch):
+    """Work out the KPI facts of every case again from the event log (they are kept current by the log
+    itself; this is for a repair, or after the work calendar changed)."""
+    click.echo(f"{services.rebuild(batch)} fact rows for {services.fact_cases()} cases")

@@ -38,6 +38,8 @@ class KpiOut(Schema):
     from_ = AwareDateTime(data_key="from", attribute="from")
     to = AwareDateTime()
     as_of = AwareDateTime()
+    source = fields.String(metadata={"description": "`rollup`: as of now, from the facts the event log keeps "
+                                                   "current; `events`: worked out from the event log as of `as_of`"})
     rows = fields.List(fields.Nested(KpiRow))
 
 
@@ -73,6 +75,8 @@ class TrendOut(Schema):
     from_ = AwareDateTime(data_key="from", attribute="from")
     to = AwareDateTime()
     as_of = AwareDateTime()
+    source = fields.String(metadata={"description": "`rollup`: as of now, from the facts the event log keeps "
+                                                   "current; `events`: worked out from the event log as of `as_of`"})
     series = fields.List(fields.Nested(TrendSeries))
 
 

@@ -21,7 +21,7 @@ from ..core.errors import NotFound, invalid
 from ..extensions import db
 
 GROUP_KEYS = {
-    "team": None,  # a row per team the case was dispatched to: _TEAM_ROWS
+    "team": "c.team_id::text",  # a row per team the case was dispatched to (facts of kind 't')
     "grid": "c.grid_code",
     "street": "c.street_code",
     "community": "c.community_code",
@@ -59,82 +59,50 @@ FIGURES = {
 }
 
 _FACTS = """
-WITH cand AS (
-  -- every figure counts a case reported, registered or rejected in the period: only those are read
+WITH {source},
+facts AS (
+  SELECT c.case_id AS id, {key} AS key, c.current, c.dispatch_at, c.handle_at, c.returned, c.reworked,
+         c.deadline_handle, c.registered_at, c.rejected_at, c.last_dispatch_at, c.last_return_at, c.last_handle_at,
+         c.closed, c.ended, c.suspended,
+         (c.reported_at >= :from AND c.reported_at < :to AND c.reported_at <= :as_of) AS in_reports,
+         coalesce(c.registered_at >= :from AND c.registered_at < :to, false) AS in_p,
+         coalesce(c.rejected_at >= :from AND c.rejected_at < :to, false) AS rejected_in_p
+  FROM f c WHERE c.kind = :kind
+)
+"""
+# as of now: the facts kept by the event log's trigger (migration 0009), those of the period's cases
+_ROLLUP = """
+f AS (
+  SELECT * FROM kpi_facts c
+  WHERE {scope} AND c.kind = :kind
+    AND ((c.reported_at >= :from AND c.reported_at < :to)
+         OR (c.registered_at >= :from AND c.registered_at < :to)
+         OR (c.rejected_at >= :from AND c.rejected_at < :to))
+)"""
+# as of any moment: the same facts worked out from the event log of every case reported, registered or
+# rejected in the period (only those can count in a figure)
+_RAW = """
+cand AS (
   SELECT c.id FROM cases c WHERE c.reported_at >= :from AND c.reported_at < :to AND {scope}
   UNION
   SELECT c.id FROM case_events r JOIN cases c ON c.id = r.case_id
   WHERE r.action IN ('register', 'reject') AND r.at >= :from AND r.at < :to AND c.reported_at < :to AND {scope}
 ),
-ev AS (
-  SELECT e.case_id,
-         min(e.at) FILTER (WHERE e.action = 'register') AS registered_at,
-         min(e.at) FILTER (WHERE e.action = 'reject') AS rejected_at,
-         min(e.at) FILTER (WHERE e.action = 'dispatch') AS first_dispatch_at,
-         max(e.at) FILTER (WHERE e.action IN ('dispatch', 'verify_fail')) AS last_dispatch_at,
-         max(e.at) FILTER (WHERE e.action = 'return') AS last_return_at,
-         min(e.at) FILTER (WHERE e.action = 'handle') AS first_handle_at,
-         max(e.at) FILTER (WHERE e.action = 'handle') AS last_handle_at,
-         bool_or(e.action = 'return') AS returned,
-         bool_or(e.action = 'verify_fail') AS reworked,
-         bool_or(e.action = 'verify_pass') AS closed,
-         bool_or(e.action IN ('reject', 'merge', 'verify_pass')) AS ended,
-         coalesce((array_agg(e.action ORDER BY e.seq DESC)
-                   FILTER (WHERE e.action IN ('suspend', 'resume')))[1] = 'suspend', false) AS suspended,
-         (array_agg((e.payload->>'team_id')::int ORDER BY e.seq DESC)
-            FILTER (WHERE e.action = 'dispatch'))[1] AS team_id
-  FROM cand JOIN case_events e ON e.case_id = cand.id
-  WHERE e.at <= :as_of
-  GROUP BY e.case_id
-),
-te AS (
-  -- each team a case was dispatched to, and what that team did with it: its returns and feedback
-  -- (events carry the acting team), and the failed verifications of its feedback
-  SELECT d.case_id, d.team_id, min(d.at) AS dispatch_at,
-         bool_or(x.action = 'return') AS returned,
-         min(x.at) FILTER (WHERE x.action = 'handle') AS handle_at,
-         bool_or(x.action = 'verify_fail') AS reworked
-  FROM (SELECT e.case_id, (e.payload->>'team_id')::int AS team_id, e.at
-        FROM case_events e JOIN ev ON ev.case_id = e.case_id
-        WHERE e.action = 'dispatch' AND e.at <= :as_of) d
-  LEFT JOIN LATERAL (
-    SELECT e.action, e.at FROM case_events e
-    WHERE e.case_id = d.case_id AND e.at <= :as_of
-      AND ((e.action IN ('return', 'handle') AND e.team_id = d.team_id)
-           OR (e.action = 'verify_fail'
-               AND (SELECT h.team_id FROM case_events h WHERE h.case_id = e.case_id AND h.action = 'handle'
-                    AND h.seq < e.seq ORDER BY h.seq DESC LIMIT 1) = d.team_id))
-  ) x ON true
-  GROUP BY d.case_id, d.team_id
-),
-rows AS (
-  {rows}
-),
-facts AS (
-  SELECT c.id, r.key, r.current, r.dispatch_at, r.handle_at, r.returned, r.reworked, c.deadline_handle,
-         ev.registered_at, ev.rejected_at, ev.last_dispatch_at, ev.last_return_at, ev.last_handle_at,
-         ev.closed, ev.ended, ev.suspended,
-         (c.reported_at >= :from AND c.reported_at < :to AND c.reported_at <= :as_of) AS in_reports,
-         coalesce(ev.registered_at >= :from AND ev.registered_at < :to, false) AS in_p,
-         coalesce(ev.rejected_at >= :from AND ev.rejected_at < :to, false) AS rejected_in_p
-  FROM cases c JOIN ev ON ev.case_id = c.id JOIN rows r ON r.case_id = c.id
-)
-"""
+f AS (SELECT * FROM kpi_case_facts(ARRAY(SELECT id FROM cand), :as_of))"""
 
-# one row per case and group key: under team, a row per team dispatched (and one without a team for
-# a case never dispatched); else the case's own column
-_TEAM_ROWS = """
-  SELECT te.case_id, te.team_id::text AS key, te.team_id IS NOT DISTINCT FROM ev.team_id AS current,
-         te.dispatch_at, te.handle_at, te.returned, te.reworked
-  FROM te JOIN ev ON ev.case_id = te.case_id
-  UNION ALL
-  SELECT ev.case_id, NULL, true, NULL, NULL, false, false FROM ev WHERE ev.team_id IS NULL
-"""
-_CASE_ROWS = """
-  SELECT ev.case_id, {key} AS key, true AS current, ev.first_dispatch_at AS dispatch_at,
-         ev.first_handle_at AS handle_at, ev.returned, ev.reworked
-  FROM ev JOIN cases c ON c.id = ev.case_id
-"""
+
+def rebuild(batch: int = 100_000) -> int:
+    """The kept facts of every case worked out again, `batch` cases per transaction; the rows written."""
+    top = db.session.execute(text("SELECT coalesce(max(id), 0) FROM cases")).scalar()
+    written = 0
+    for lo in range(0, top + 1, batch):
+        written += db.session.execute(text("SELECT kpi_facts_rebuild(:lo, :hi)"), {"lo": lo, "hi": lo + batch - 1}).scalar()
+        db.session.commit()
+    return written
+
+
+def fact_cases() -> int:
+    return db.session.execute(text("SELECT count(DISTINCT case_id) FROM kpi_facts")).scalar()
 
 
 def period(args: dict) -> tuple[datetime, datetime, datetime]:
@@ -149,15 +117,23 @@ def period(args: dict) -> tuple[datetime, datetime, datetime]:
     return start, to, as_of
 
 
-def _facts(user: User, group_by: str) -> tuple[str, dict]:
+def _facts(user: User, group_by: str, live: bool) -> tuple[str, dict]:
+    """The facts CTE for one grouping. `live`: as of now, from the kept facts (`kpi_facts`); otherwise
+    worked out from the event log as of `:as_of`. Both are `kpi_case_facts()`, so they agree."""
     scope_sql, params = case_scope_sql(user.scope)
-    rows = _TEAM_ROWS if group_by == "team" else _CASE_ROWS.format(key=GROUP_KEYS[group_by])
-    return _FACTS.format(scope=scope_sql, rows=rows), params
+    source = (_ROLLUP if live else _RAW).format(scope=scope_sql)
+    params["kind"] = "t" if group_by == "team" else "c"
+    return _FACTS.format(source=source, key=GROUP_KEYS[group_by]), params
+
+
+def source(args: dict) -> str:
+    """Where a figure comes from: the kept facts when asked as of now (no `as_of`), else the event log."""
+    return "events" if args.get("as_of") else "rollup"
 
 
 def kpis(user: User, group_by: str, args: dict) -> dict:
     start, to, as_of = period(args)
-    facts, params = _facts(user, group_by)
+    facts, params = _facts(user, group_by, source(args) == "rollup")
     counts = ",\n".join(f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in FIGURES.items())
     params.update({"from": start, "to": to, "as_of": as_of})
     rows = db.session.execute(text(facts + f"""
@@ -181,7 +157,7 @@ def kpis(user: User, group_by: str, args: dict) -> dict:
         row["handling_hours_p50"] = round(statistics.median(hours), 2) if hours else None
         row["handling_hours_p90"] = round(_p90(hours), 2) if hours else None
         out.append(row)
-    return {"group_by": group_by, "from": start, "to": to, "as_of": as_of, "rows": out}
+    return {"group_by": group_by, "from": start, "to": to, "as_of": as_of, "source": source(args), "rows": out}
 
 
 def _p90(values: list[float]) -> float:
@@ -210,7 +186,7 @@ def case_ids(user: User, args: dict) -> list[int]:
     """The cases behind one figure: same SQL, same period, one group key."""
     group_by = args.get("group_by") or "team"
     start, to, as_of = period(args)
-    facts, params = _facts(user, group_by)
+    facts, params = _facts(user, group_by, source(args) == "rollup")
     params.update({"from": start, "to": to, "as_of": as_of})
     key_cond = ""
     if "key" in args:
@@ -276,7 +252,7 @@ def trend(user: User, group_by: str, interval: str, args: dict) -> dict:
     as_of = args.get("as_of") or utcnow()
     starts, end = periods({**args, "as_of": as_of}, interval)
     tz = catalog.work_calendar().tz
-    facts, params = _facts(user, group_by)
+    facts, params = _facts(user, group_by, source(args) == "rollup")
     params.update({"from": starts[0], "to": end, "as_of": as_of, "interval": interval, "tz": tz.key})
     counts = ",\n".join(f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in FIGURES.items())
     rows = db.session.execute(text(facts + f"""
@@ -303,7 +279,7 @@ def trend(user: User, group_by: str, interval: str, args: dict) -> dict:
                            "on_time_rate": r["on_time_rate"], "rework_rate": r["rework_rate"]})
         series.append({"key": key, "label": labels.get(key, "—" if key is None else key), "points": points})
     return {"group_by": group_by, "interval": interval, "from": starts[0], "to": end, "as_of": as_of,
-            "series": series}
+            "source": source(args), "series": series}
 
 
 # ------------------------------------------------------------------ inspectors
