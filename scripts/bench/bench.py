@@ -135,6 +135,11 @@ def count(sql: str) -> int:
         return c.execute(sql).fetchone()[0]
 
 
+def execute(sql: str) -> None:
+    with psycopg.connect(DSN, autocommit=True) as c:
+        c.execute(sql)
+
+
 # measure 8: the cases list over filter combinations a desk uses (page of 50, newest first, count);
 # {category}, {grid}, {from}, {to} are filled from the data. `q` (free text) is one of them on purpose.
 CASES_FILTERS = [
@@ -248,6 +253,20 @@ def main(argv=None):
               f" cases written {r['rows_written']} for {r['requests'] - r['non_2xx']} 2xx"
               f" ({r['non_2xx']} non-2xx)", flush=True)
         sample("http_post_reports")
+        # measure 7: the same load with the KPI facts' triggers off (the rollup not kept), then the facts of
+        # the cases written meanwhile worked out, so later KPI reads are right
+        top = count("SELECT max(id) FROM cases")
+        execute("ALTER TABLE case_events DISABLE TRIGGER kpi_facts_refresh;"
+                " ALTER TABLE cases DISABLE TRIGGER kpi_facts_refresh")
+        try:
+            off = wrk("http_post_reports_no_rollup", "report.lua", seconds, {"BENCH_TOKEN": token})
+        finally:
+            execute("ALTER TABLE case_events ENABLE TRIGGER kpi_facts_refresh;"
+                    " ALTER TABLE cases ENABLE TRIGGER kpi_facts_refresh")
+        execute(f"SELECT kpi_facts_rebuild({top + 1}, {count('SELECT max(id) FROM cases')})")
+        run(off, "http_post_reports")
+        print(f"{'':<28} keeping the KPI rollup costs the ingest "
+              f"{1 - r['throughput_per_s'] / off['throughput_per_s']:.1%}", flush=True)
         # measure 2: the same reports from a constant-rate client at half the rate just measured
         ol = openloop.run(r["throughput_per_s"] / 2, seconds, HTTP_PORT, token)
         run({"name": "http_post_reports_half_rate", "kind": "open", "clients": ol["threads"], **ol,
@@ -285,10 +304,14 @@ def main(argv=None):
               f"{geojson['bytes_wire_median']}/{geojson['bytes_raw_median']}, case tile "
               f"{case_tiles['bytes_wire_median']}/{case_tiles['bytes_raw_median']}", flush=True)
         single("http1_duplicates", [f"/api/v1/cases/{i}/duplicates" for i in open_case_ids()], seconds / 2)
+        # KPIs as of now come from the kept facts (the rollup); with as_of, worked out from the event log (raw)
+        as_of = quote(datetime.now(timezone.utc).isoformat())
         single("http1_kpis_team_30d", ["/api/v1/kpis?group_by=team"], seconds / 2, min_requests=3)
-        single("http1_kpis_trend_all",
-               [f"/api/v1/kpis/trend?group_by=category&interval=month&from={history_start()}"], seconds,
+        single("http1_kpis_team_30d_raw", [f"/api/v1/kpis?group_by=team&as_of={as_of}"], seconds / 2,
                min_requests=3)
+        trend = f"/api/v1/kpis/trend?group_by=category&interval=month&from={history_start()}"
+        single("http1_kpis_trend_all", [trend], seconds, min_requests=3)
+        single("http1_kpis_trend_all_raw", [f"{trend}&as_of={as_of}"], seconds, min_requests=3)
         sample("single-client measures")
     summary["memory"] = mem
     peak = max(mem, key=lambda m: m["max_hwm_mb"] or 0)
@@ -312,6 +335,7 @@ def main(argv=None):
                "tile_grids_z14": [f"/api/v1/tiles/grids/{z}/{x}/{y}.mvt"],
                "duplicates": paths["http1_duplicates"][:1],
                "kpis_team_30d": paths["http1_kpis_team_30d"],
+               "kpis_team_30d_raw": paths["http1_kpis_team_30d_raw"],
                "kpis_trend_category_month_all": paths["http1_kpis_trend_all"]}
     summary["plans"] = {k: measures.plans(DSN, token, v) for k, v in explain.items()}
     summary["seq_scan_on_cases"] = {k: [p for p, v in ps.items() if v["seq_scan_on_cases"]]
@@ -362,11 +386,16 @@ def main(argv=None):
             raw=round(grid_tiles["bytes_raw_total"] / geojson["bytes_raw_total"] * geojson["requests"]
                       / grid_tiles["requests"], 4))
     verdict(f"5 open-case tile z14 p50 <= 5 ms (at {n_cases:,} cases, not 10M)", case_tiles["p50_ms"], 5, "ms")
-    verdict("6 30-day KPIs by team from a rollup <= 20 ms", None, 20, "ms", status="NOT BUILT")
+    verdict(f"6 30-day KPIs by team from the rollup <= 20 ms (p50, at {n_cases:,} cases)",
+            res["http1_kpis_team_30d"]["p50_ms"], 20, "ms")
     verdict(f"6 30-day KPIs by team, raw <= 100 ms (p50, at {n_cases:,} cases)",
-            res["http1_kpis_team_30d"]["p50_ms"], 100, "ms")
-    verdict(f"6 full-history KPIs by category x month <= 200 ms (p50, at {n_cases:,} cases)",
-            res["http1_kpis_trend_all"]["p50_ms"], 200, "ms")
+            res["http1_kpis_team_30d_raw"]["p50_ms"], 100, "ms")
+    verdict(f"6 full-history KPIs by category x month <= 200 ms (p50, from the rollup, at {n_cases:,} cases)",
+            res["http1_kpis_trend_all"]["p50_ms"], 200, "ms",
+            raw_p50_ms=res["http1_kpis_trend_all_raw"]["p50_ms"])
+    verdict("7 keeping the rollup current costs the ingest <= 15% (reports/s with the facts' triggers off vs on)",
+            round(1 - res["http_post_reports"]["throughput_per_s"]
+                  / res["http_post_reports_no_rollup"]["throughput_per_s"], 4), 0.15, "ratio")
     verdict(f"8 GET /cases with filters p95 <= 30 ms ({len(CASES_FILTERS)} combinations, at {n_cases:,} cases)",
             cases_list["p95_ms"], 30, "ms")
     seq = summary["seq_scan_on_cases"]["cases_list"]

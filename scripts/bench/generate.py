@@ -85,6 +85,13 @@ def main(argv=None) -> dict:
         with psycopg.connect(args.dsn) as c:
             c.execute((SQL / "events.sql").read_text())
 
+    def kpi_facts():
+        # the product's own function, 100,000 cases a transaction (what `gridpatrol kpis rebuild` does)
+        with psycopg.connect(args.dsn, autocommit=True) as c:
+            top = c.execute("SELECT max(id) FROM cases").fetchone()[0]
+            for lo in range(0, top + 1, 100_000):
+                c.execute("SELECT kpi_facts_rebuild(%s, %s)", (lo, lo + 99_999))
+
     def analyze():
         with psycopg.connect(args.dsn, autocommit=True) as c:
             c.execute("VACUUM ANALYZE")
@@ -93,11 +100,12 @@ def main(argv=None) -> dict:
     for label, fn in (("create database", recreate), ("gridpatrol db upgrade", migrate),
                       ("catalog + calendar", reference), ("admin areas + grids", areas_and_grids),
                       ("bench user", user), ("cases", cases), ("events (with triggers)", events),
+                      ("KPI facts", kpi_facts),
                       ("vacuum analyze", analyze)):
         step(label, fn, timings)
     with psycopg.connect(args.dsn) as c:
         counts = {t: c.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                  for t in ("admin_areas", "grids", "cases", "case_events")}
+                  for t in ("admin_areas", "grids", "cases", "case_events", "kpi_facts")}
         counts["open_cases"] = c.execute(
             "SELECT count(*) FROM cases WHERE status NOT IN ('closed','rejected','merged')").fetchone()[0]
         counts["vertices_min_max"] = list(c.execute(

@@ -4,8 +4,9 @@ Every change to the catalog makes a new catalog version; a category is never del
 in a version, so old cases stay readable and a report made against an older catalog is still
 taken (`Category.accepts_reports_from`).
 """
+import json
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask import current_app, g
 from sqlalchemy import extract, func, select, text
@@ -172,14 +173,55 @@ def work_calendar() -> WorkCalendar:
     return g.work_calendar
 
 
-def _read_calendar() -> WorkCalendar:
-    setting = db.session.get(Setting, WORK_PERIODS_KEY)
-    days = db.session.execute(select(CalendarDay.day, CalendarDay.workday)).all()
+def _read_calendar(conn=None) -> WorkCalendar | None:
+    """The calendar in the database, read through `conn` (default: the session); None before one is loaded."""
+    conn = conn or db.session
+    periods = conn.execute(select(Setting.value).where(Setting.key == WORK_PERIODS_KEY)).scalar()
+    days = conn.execute(select(CalendarDay.day, CalendarDay.workday)).all()
     doc = {"timezone": current_app.config["TIMEZONE"],
            "days": [{"date": day.isoformat(), "workday": workday} for day, workday in days]}
-    if setting is not None:
-        doc["work_periods"] = setting.value["work_periods"]
+    if periods is not None:
+        doc["work_periods"] = periods["work_periods"]
+    elif conn is not db.session:
+        return None
     return WorkCalendar.from_dict(doc)
+
+
+# the local days whose working time SQL can count (work_clock, migration 0009)
+CLOCK_DAYS = (date(2015, 1, 1), date(2041, 1, 1))
+
+
+def write_work_clock(conn=None) -> int:
+    """Write the calendar's working periods of every day in CLOCK_DAYS to `work_clock`, with the working
+    time before each day, so SQL counts working hours (`work_hours(a, b)`) exactly as the calendar does;
+    then the handling hours of the kept KPI facts are counted again. The days written (0: no calendar)."""
+    conn = conn or db.session
+    cal = _read_calendar(conn)
+    if cal is None:
+        return 0
+    rows, before, day = [], 0, CLOCK_DAYS[0]
+    start = datetime.combine(day, time(0), tzinfo=cal.tz).astimezone(UTC)
+    while day < CLOCK_DAYS[1]:
+        end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=cal.tz).astimezone(UTC)
+        periods = cal.periods_on(day)
+        rows.append({"s": start.isoformat(), "e": end.isoformat(), "b": before,
+                     "p": [[a.isoformat(), b.isoformat()] for a, b in periods]})
+        before += sum((b - a) // timedelta(microseconds=1) for a, b in periods)
+        day, start = day + timedelta(days=1), end
+    conn.execute(text("DELETE FROM work_clock"))
+    conn.execute(text("""
+        INSERT INTO work_clock (day_start, day_end, before_us, periods)
+        SELECT r.s, r.e, r.b, ARRAY(SELECT tstzrange((x.v->>0)::timestamptz, (x.v->>1)::timestamptz)
+                                    FROM jsonb_array_elements(r.p) AS x(v))
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(s timestamptz, e timestamptz, b bigint, p jsonb)
+    """), {"rows": json.dumps(rows)})
+    conn.execute(text("""
+        UPDATE kpi_facts SET handling_hours = h.hours
+        FROM (SELECT ctid AS row, work_hours(dispatch_at, handle_at) AS hours FROM kpi_facts
+              WHERE dispatch_at IS NOT NULL AND handle_at IS NOT NULL) h
+        WHERE kpi_facts.ctid = h.row AND kpi_facts.handling_hours IS DISTINCT FROM h.hours
+    """))
+    return len(rows)
 
 
 def _calendar_changed() -> None:
@@ -188,6 +230,8 @@ def _calendar_changed() -> None:
                        .on_conflict_do_update(index_elements=[Setting.key],
                                               set_={"value": {"stamp": uuid.uuid4().hex}}))
     g.pop("work_calendar", None)
+    db.session.flush()
+    write_work_clock()
 
 
 def calendar(year: int | None) -> dict:

@@ -7,7 +7,6 @@ does not move when later events arrive. Each count goes to whoever acted at that
 handled. `case_ids()` runs the same SQL for one figure, which is how every figure drills down to
 the cases behind it.
 """
-import statistics
 from datetime import date, datetime, time, timedelta
 
 from flask import current_app
@@ -63,7 +62,7 @@ WITH {source},
 facts AS (
   SELECT c.case_id AS id, {key} AS key, c.current, c.dispatch_at, c.handle_at, c.returned, c.reworked,
          c.deadline_handle, c.registered_at, c.rejected_at, c.last_dispatch_at, c.last_return_at, c.last_handle_at,
-         c.closed, c.ended, c.suspended,
+         c.closed, c.ended, c.suspended, c.handling_hours,
          (c.reported_at >= :from AND c.reported_at < :to AND c.reported_at <= :as_of) AS in_reports,
          coalesce(c.registered_at >= :from AND c.registered_at < :to, false) AS in_p,
          coalesce(c.rejected_at >= :from AND c.rejected_at < :to, false) AS rejected_in_p
@@ -138,32 +137,22 @@ def kpis(user: User, group_by: str, args: dict) -> dict:
     params.update({"from": start, "to": to, "as_of": as_of})
     rows = db.session.execute(text(facts + f"""
         SELECT key, {counts},
-               array_agg(ARRAY[extract(epoch FROM dispatch_at), extract(epoch FROM handle_at)])
-                 FILTER (WHERE in_p AND handle_at IS NOT NULL AND dispatch_at IS NOT NULL) AS spans
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY handling_hours) FILTER (WHERE in_p) AS p50,
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY handling_hours) FILTER (WHERE in_p) AS p90
         FROM facts GROUP BY key
         HAVING count(*) FILTER (WHERE in_reports OR in_p OR rejected_in_p) > 0
         ORDER BY key NULLS LAST
     """), params).mappings().all()
     labels = _labels(group_by, [r["key"] for r in rows if r["key"] is not None])
-    cal = catalog.work_calendar()
     out = []
     for r in rows:
         row = {"key": r["key"], "label": labels.get(r["key"], "—" if r["key"] is None else r["key"])}
         row.update({name: r[name] for name in FIGURES})
         row.update(rates(row))
-        hours = sorted(cal.working_hours_between(datetime.fromtimestamp(float(a), tz=start.tzinfo),
-                                                 datetime.fromtimestamp(float(b), tz=start.tzinfo))
-                       for a, b in (r["spans"] or []))
-        row["handling_hours_p50"] = round(statistics.median(hours), 2) if hours else None
-        row["handling_hours_p90"] = round(_p90(hours), 2) if hours else None
+        row["handling_hours_p50"] = round(r["p50"], 2) if r["p50"] is not None else None
+        row["handling_hours_p90"] = round(r["p90"], 2) if r["p90"] is not None else None
         out.append(row)
     return {"group_by": group_by, "from": start, "to": to, "as_of": as_of, "source": source(args), "rows": out}
-
-
-def _p90(values: list[float]) -> float:
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=10, method="inclusive")[-1]
 
 
 def rates(r: dict) -> dict:

@@ -1,11 +1,21 @@
 -- :n_cases cases over the two years before now, ~10% open ('reported' / 'registered', whose
--- constraints need no team), the rest closed; each at a random point inside a random grid.
+-- constraints need no team), the rest closed: dispatched 2 hours after the report to one of 20
+-- teams (5 per district), handled 2 days after it, against a handling deadline 3 days after the
+-- dispatch (1 day for every fifth case, so those were late); each at a random point inside a random grid.
+INSERT INTO teams (name, kind, agencies, area_codes, category_codes)
+SELECT 'bench team ' || d || '-' || k, 'enforcement', ARRAY['城管'], ARRAY['31020' || d],
+       ARRAY(SELECT code FROM categories)
+FROM generate_series(1, 4) d, generate_series(1, 5) k;
+CREATE TEMP TABLE team AS
+SELECT left(area_codes[1], 6) AS district, row_number() OVER (PARTITION BY area_codes[1] ORDER BY id) - 1 AS k, id
+FROM teams WHERE name LIKE 'bench team %';
 CREATE TEMP TABLE cat AS
 SELECT row_number() OVER (ORDER BY code) - 1 AS i, code FROM categories WHERE retired_in_version IS NULL;
 
 INSERT INTO cases (number, status, category_code, urgency, description, location, accuracy_m, grid_code,
                    district_code, street_code, community_code, source, reporter_id, catalog_version,
-                   observed_at, reported_at, registered_at, closed_at, version, updated_at)
+                   observed_at, reported_at, registered_at, closed_at, version, updated_at,
+                   lead_team_id, dispatched_at, handled_at, deadline_handle)
 SELECT 'B' || lpad(n::text, 12, '0'),
        CASE WHEN n % 10 = 0 THEN (CASE WHEN n % 20 = 0 THEN 'reported' ELSE 'registered' END) ELSE 'closed' END,
        cat.code, (ARRAY['A','B','B','C'])[1 + n % 4], 'bench case ' || n,
@@ -17,7 +27,12 @@ SELECT 'B' || lpad(n::text, 12, '0'),
        CASE WHEN n % 20 <> 0 THEN at_ + interval '1 hour' END,
        CASE WHEN n % 10 <> 0 THEN at_ + interval '3 days' END,
        CASE WHEN n % 10 = 0 THEN (CASE WHEN n % 20 = 0 THEN 1 ELSE 2 END) ELSE 3 END,
-       at_
+       at_,
+       CASE WHEN n % 10 <> 0 THEN team.id END,
+       CASE WHEN n % 10 <> 0 THEN at_ + interval '2 hours' END,
+       CASE WHEN n % 10 <> 0 THEN at_ + interval '2 days' END,
+       CASE WHEN n % 10 <> 0 THEN at_ + interval '2 hours' + (CASE WHEN n % 5 = 1 THEN interval '1 day'
+                                                                   ELSE interval '3 days' END) END
 FROM (
   SELECT n, col, row_, at_,
          '3102' || lpad((col / 100 + 1)::text, 2, '0') || lpad(((col / 10) % 10 + 1)::text, 3, '0')
@@ -29,7 +44,8 @@ FROM (
   ) r
 ) s
 JOIN cat ON cat.i = s.n % (SELECT count(*) FROM cat)
+JOIN team ON team.district = left(s.code15, 6) AND team.k = (s.n / 7) % 5
 CROSS JOIN (SELECT id FROM users WHERE username = 'bench') u
 ORDER BY n;
-DROP TABLE cat;
+DROP TABLE cat, team;
 SELECT setval('case_number_seq', 1);
