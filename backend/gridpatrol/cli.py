@@ -214,19 +214,36 @@ def verify_events():
 @click.option("--port", default=5000, show_default=True)
 @click.option("--workers", default=4, show_default=True)
 @click.option("--threads", default=4, show_default=True)
-def serve(host, port, workers, threads):
+@click.option("--access-log/--no-access-log", default=True, show_default=True, envvar="GRIDPATROL_ACCESS_LOG",
+              help="a line per request on standard output (or GRIDPATROL_ACCESS_LOG=0)")
+@click.option("--max-requests", default=5000, show_default=True, envvar="GRIDPATROL_MAX_REQUESTS",
+              help="a worker is replaced after about this many requests (± 10%); 0: never")
+def serve(host, port, workers, threads, access_log, max_requests):
     """Serve with gunicorn (a production WSGI server)."""
     from gunicorn.app.base import BaseApplication
+
+    from .extensions import db
+
+    app = create_app()
+
+    def post_fork(server, worker):
+        # a forked worker opens its own database connections, never the arbiter's
+        with app.app_context():
+            db.engine.dispose(close=False)
 
     class Server(BaseApplication):
         def load_config(self):
             for k, v in {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
-                         "timeout": 60, "graceful_timeout": 20, "keepalive": 5, "accesslog": "-",
-                         "max_requests": 5000, "max_requests_jitter": 500}.items():
+                         "timeout": 60, "graceful_timeout": 20, "keepalive": 5, "accesslog": "-" if access_log else None,
+                         # the app is built once, here, and the workers are forked from it: a worker
+                         # starts (and a replaced one restarts) in milliseconds instead of importing and
+                         # building the app on a busy CPU, and the workers share its pages
+                         "preload_app": True, "post_fork": post_fork,
+                         "max_requests": max_requests, "max_requests_jitter": max_requests // 10}.items():
                 self.cfg.set(k, v)
 
         def load(self):
-            return create_app()
+            return app
 
     Server().run()
 

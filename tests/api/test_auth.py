@@ -303,3 +303,18 @@ def test_me_describes_the_caller(make_user, make_team):
     assert me["id"] == api.id and me["username"] == api.username
     assert me["roles"] == ["handler"] and me["scope"] == ["310199001", "310199002"] and me["team_ids"] == [team]
     assert "password_hash" not in me
+
+
+def test_a_change_to_the_caller_counts_from_their_very_next_request(make_user, make_team):
+    """Nothing about the caller is kept between requests: roles, scope and teams changed by an
+    administrator apply to the token already held, at once."""
+    team = make_team()
+    admin = make_user("admin", scope=["310199"])
+    api = make_user("dispatcher", "inspector", scope=["310199001"])
+    assert api.get("/api/v1/cases/999999999/duplicates").status_code == 404  # a dispatcher may search
+    r = admin.client.patch(f"/api/v1/users/{api.id}", json={"roles": ["inspector"], "scope": ["310199002"],
+                                                             "team_ids": [team]}, headers=admin._headers(None))
+    assert r.status_code == 200, r.get_json()
+    assert_problem(api.get("/api/v1/cases/999999999/duplicates"), 403)
+    me = api.get("/api/v1/me").get_json()
+    assert me["roles"] == ["inspector"] and me["scope"] == ["310199002"] and me["team_ids"] == [team]

@@ -295,3 +295,97 @@ def test_a_key_is_per_endpoint(app, district, inspector):
         __import__("io").BytesIO(png()), "p.png")}, headers={"Idempotency-Key": key}, content_type="multipart/form-data")
     problem(r, 422, "Idempotency-Key")
     assert inspector.get(f"/api/v1/cases/{case['id']}/photos").get_json()["items"] == []
+
+
+# ---------------------------------------------------------------- the write in one statement
+
+def test_a_number_past_five_digits_keeps_every_digit(database_url, district, inspector):
+    import psycopg
+    # the sequence is moved forward only (as the owner: the app's role may not set it)
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True) as c:
+        at = c.execute("SELECT setval('case_number_seq', greatest(last_value, 123455)) FROM case_number_seq").fetchone()[0]
+    case = post(inspector, body_at(district)).get_json()
+    assert case["number"][8:] == str(at + 1)
+
+
+def test_the_first_event_is_chained_and_its_webhook_sees_the_new_case(app, district, inspector):
+    from gridpatrol.extensions import db
+    with app.app_context():
+        hook = db.session.execute(text(
+            "INSERT INTO webhooks (url, actions, scope, secret) VALUES ('https://receiver.example.org/r', '{report}', "
+            ":scope, 'secret-of-this-test') RETURNING id"), {"scope": [district["code"]]}).scalar_one()
+        db.session.commit()
+    try:
+        case = post(inspector, body_at(district, 4)).get_json()
+    finally:
+        with app.app_context():
+            db.session.execute(text("UPDATE webhooks SET active = false WHERE id = :id"), {"id": hook})
+            db.session.commit()
+    with app.app_context():
+        event = db.session.execute(text(
+            "SELECT seq, prev_hash, hash = case_event_hash(e, NULL) AS chained FROM case_events e WHERE case_id = :c"),
+            {"c": case["id"]}).one()
+        body = db.session.execute(text("SELECT body FROM webhook_deliveries WHERE webhook_id = :h"),
+                                  {"h": hook}).scalar_one()
+    assert event.seq == 1 and event.prev_hash is None and event.chained
+    assert body["type"] == "case.created" and body["case"]["id"] == case["id"]
+    assert body["case"]["number"] == case["number"] and body["case"]["grid_code"] == district["grids"][4]
+    assert body["case"]["status"] == "reported" and body["case"]["version"] == 1
+
+
+def test_the_key_waits_under_lock_timeout_and_the_rest_of_the_request_does_not(app, inspector):
+    """The claim sets lock_timeout for itself: what runs after it (and after a replay's read) sees the
+    connection's own setting again."""
+    from gridpatrol.core import idempotency
+    from gridpatrol.extensions import db
+
+    def setting():
+        return db.session.execute(text("SHOW lock_timeout")).scalar_one()
+
+    key = str(uuid.uuid4())
+    with app.test_request_context():
+        own = setting()
+        assert own != f"{app.config['IDEMPOTENCY_WAIT_MS'] // 1000}s"
+        seen = []
+        answer = idempotency.once(inspector.id, key, "test", "h" * 64, lambda: (seen.append(setting()) or {}, 201, {}))
+        assert seen == [own] and setting() == own
+        # the same key again in this transaction: no claim, the stored answer, the setting put back
+        assert idempotency.once(inspector.id, key, "test", "h" * 64, lambda: pytest.fail("ran twice")) == answer
+        assert setting() == own
+        db.session.rollback()
+
+
+# ---------------------------------------------------------------- duplicates near the edge of the radius
+
+def _report_at(api, lon, lat):
+    return api.report(lon=lon, lat=lat, category_code="0801")
+
+
+def test_duplicates_reach_the_edge_of_a_wide_radius_in_every_direction(make_user):
+    """The search finds its candidates through the circle's bounding box: at 60° north a degree of
+    longitude is half a degree of latitude, and a case 1.95 km away in any direction is still found
+    at 2 km, one 2.1 km away is not."""
+    reporter = make_user("inspector", scope=["*"])
+    dispatcher = make_user("dispatcher", scope=["*"])
+    lon, lat = 100.5, 60.0
+    deg_lat, deg_lon = 1950 / 111_412, 1950 / 55_800  # metres per degree at 60°: ~111.4 km north, ~55.8 km east
+    here = _report_at(reporter, lon, lat)
+    found = [_report_at(reporter, lon, lat + deg_lat), _report_at(reporter, lon, lat - deg_lat),
+             _report_at(reporter, lon + deg_lon, lat), _report_at(reporter, lon - deg_lon, lat)]
+    beyond = [_report_at(reporter, lon, lat + deg_lat * 2100 / 1950),
+              _report_at(reporter, lon + deg_lon * 2100 / 1950, lat)]
+    r = dispatcher.get(f"/api/v1/cases/{here['id']}/duplicates?radius_m=2000")
+    assert r.status_code == 200, r.get_json()
+    items = r.get_json()["items"]
+    assert {c["id"] for c in items} == {c["id"] for c in found}
+    assert all(1900 < c["distance_m"] < 2000 for c in items)
+    assert {c["id"] for c in beyond}.isdisjoint(c["id"] for c in items)
+
+
+def test_a_case_without_duplicates_answers_an_empty_list_and_an_unknown_case_404(district, make_user):
+    dispatcher = make_user("dispatcher", scope=[district["code"]])
+    alone = make_user("inspector", scope=[district["code"]]).report(
+        lon=district["point"](8)[0], lat=district["point"](8)[1], category_code="0902")
+    r = dispatcher.get(f"/api/v1/cases/{alone['id']}/duplicates")
+    assert r.status_code == 200 and r.get_json() == {"items": []}
+    problem(dispatcher.get("/api/v1/cases/999999999999/duplicates"), 404)

@@ -58,3 +58,22 @@ def test_garbled_tokens_refused(client, make_user):
                  client.get("/api/v1/me", headers={"Authorization": f"Basic {api.token}"}).status_code]
     print(f"\n[garbled tokens] refused {statuses.count(401)}/{len(statuses)}")
     assert statuses == [401] * len(statuses), statuses
+
+
+def test_a_token_revoked_elsewhere_is_refused_at_the_very_next_request(app, client, make_user):
+    """No server process keeps a token: one revoked by another process (here, straight in the
+    database) is refused by the next request, after a run of requests that accepted it."""
+    api = make_user("inspector", "supervisor")
+    token = _sign_in(client, api.username)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert [client.get(PATHS[i % len(PATHS)], headers=headers).status_code for i in range(20)] == [200] * 20
+    execute(app, "UPDATE tokens SET revoked_at = now() WHERE token_hash = :h", h=hashlib.sha256(token.encode()).hexdigest())
+    assert client.get("/api/v1/me", headers=headers).status_code == 401
+    assert client.post("/api/v1/patrols", json={}, headers=headers).status_code == 401
+
+
+def test_a_deactivated_user_is_refused_at_the_very_next_request(app, client, make_user):
+    api = make_user("inspector", "supervisor")
+    assert api.get("/api/v1/me").status_code == 200
+    execute(app, "UPDATE users SET active = false WHERE id = :id", id=api.id)
+    assert api.get("/api/v1/cases").status_code == 401

@@ -1,6 +1,7 @@
 """Users, passwords, tokens and the sign-in limiter."""
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from argon2 import PasswordHasher
@@ -29,14 +30,37 @@ def _token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def user_for_token(secret: str) -> User | None:
-    row = db.session.execute(
-        select(Token).where(Token.token_hash == _token_hash(secret), Token.revoked_at.is_(None),
-                            Token.expires_at > func.now())
-    ).scalar_one_or_none()
-    if row is None or not row.user.active:
-        return None
-    return row.user
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The signed-in user as a request sees them: what authorisation and the services read
+    (roles, scope, responsibility grids, teams), not a row to change (that is `User`)."""
+    id: int
+    username: str
+    display_name: str
+    roles: list[str]
+    scope: list[str]
+    grid_codes: list[str]
+    team_ids: list[int]
+
+    def has_role(self, *roles: str) -> bool:
+        return any(r in self.roles for r in roles)
+
+
+# one round trip on every request, read afresh each time (never cached): a revoked or expired
+# token, a deactivated user, a changed role, scope or team count from the very next request
+_CALLER_SQL = """
+SELECT u.id, u.username, u.display_name, u.roles, u.scope, u.grid_codes,
+       ARRAY(SELECT ut.team_id FROM user_teams ut WHERE ut.user_id = u.id ORDER BY ut.team_id) AS team_ids
+FROM tokens t JOIN users u ON u.id = t.user_id
+WHERE t.token_hash = %(token_hash)s AND t.revoked_at IS NULL AND t.expires_at > now() AND u.active
+"""
+
+
+def user_for_token(secret: str) -> Caller | None:
+    """The caller a bearer secret stands for; None when it is unknown, expired, revoked or its
+    user inactive."""
+    row = db.session.connection().exec_driver_sql(_CALLER_SQL, {"token_hash": _token_hash(secret)}).first()
+    return Caller(*row) if row is not None else None
 
 
 def _limited(key: str, limit: int) -> bool:
@@ -98,7 +122,7 @@ def revoke(secret: str) -> None:
 
 
 def create_user(*, username: str, password: str, display_name: str | None, roles: list[str], scope: list[str],
-                team_ids: list[int] = (), grid_codes: list[str] = (), actor: User | None = None) -> User:
+                team_ids: list[int] = (), grid_codes: list[str] = (), actor: Caller | None = None) -> User:
     _check_roles(roles)
     if actor is not None:
         _check_scope(scope, actor)
@@ -119,14 +143,14 @@ def _check_roles(roles) -> None:
         raise invalid("roles", f"unknown role; roles are {', '.join(ROLES)}")
 
 
-def _check_scope(scope, actor: User) -> None:
+def _check_scope(scope, actor: Caller) -> None:
     """An administrator gives only what lies inside their own scope."""
     outside = [c for c in scope if not code_in_scope(actor.scope, c)]
     if outside:
         raise invalid("scope", f"outside your own scope: {', '.join(outside)}")
 
 
-def _teams(team_ids, actor: User | None) -> list:
+def _teams(team_ids, actor: Caller | None) -> list:
     """The teams of `team_ids`; a team the administrator cannot see does not exist for them (422)."""
     from ..teams.models import Team
     from ..teams.services import team_in_scope
@@ -161,7 +185,7 @@ def _within(scope):
                 ).bindparams(within_patterns=like_patterns(scope))
 
 
-def list_users(actor: User, role: str | None, q: str | None, page: int, per_page: int) -> tuple[list[User], int]:
+def list_users(actor: Caller, role: str | None, q: str | None, page: int, per_page: int) -> tuple[list[User], int]:
     """The users an administrator manages: those whose whole scope lies inside the administrator's."""
     query = select(User).where(_within(actor.scope)).options(selectinload(User.teams))
     if role:
@@ -175,7 +199,7 @@ def list_users(actor: User, role: str | None, q: str | None, page: int, per_page
     return list(rows), total
 
 
-def get_user(user_id: int, actor: User) -> User:
+def get_user(user_id: int, actor: Caller) -> User:
     """A user the administrator manages (their scope lies inside the administrator's); else 404."""
     user = db.session.execute(select(User).where(User.id == user_id, _within(actor.scope))).scalar_one_or_none()
     if user is None:
@@ -183,7 +207,7 @@ def get_user(user_id: int, actor: User) -> User:
     return user
 
 
-def update_user(user_id: int, actor: User, changes: dict) -> User:
+def update_user(user_id: int, actor: Caller, changes: dict) -> User:
     """Change a user. Deactivating them or giving a new password revokes every token they hold; an
     administrator keeps their own admin role and their own access."""
     user = get_user(user_id, actor)

@@ -17,6 +17,12 @@ from .schemas import (ACTION_SCHEMAS, CaseList, CaseOut, CaseQuery, DuplicateLis
 
 blp = Blueprint("cases", __name__, description="Reports, cases and the workflow")
 
+# schema instances made once: a class given to webargs or dumped with would be instantiated on
+# every request, which costs more than the loading or dumping itself
+_REPORT_IN = ReportIn()
+_CASE_OUT = CaseOut()
+_DUPLICATE_QUERY = DuplicateQuery()
+
 
 def _json_body() -> dict:
     """The request's JSON body, {} when there is none: 415 for another media type, 400 when malformed."""
@@ -43,7 +49,7 @@ def _json_only(view):
 class ReportsView(MethodView):
     @requires("inspector", "dispatcher")
     @_json_only
-    @blp.arguments(ReportIn)
+    @blp.arguments(_REPORT_IN)
     @blp.response(201, CaseOut)
     @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": True, "schema": {"type": "string"}}])
     def post(self, body):
@@ -53,7 +59,7 @@ class ReportsView(MethodView):
 
         def produce():
             case = services.report(user, body)
-            return CaseOut().dump(case), 201, {"Location": f"/api/v1/cases/{case.id}"}
+            return _CASE_OUT.dump(case), 201, {"Location": f"/api/v1/cases/{case.id}"}
 
         return idempotency.respond(idempotency.once(
             user.id, key, "report", idempotency.fingerprint(request.get_json(silent=True)), produce))
@@ -87,13 +93,11 @@ class QueueCountsView(MethodView):
 @blp.route("/cases/<int:case_id>/duplicates")
 class DuplicatesView(MethodView):
     @requires("dispatcher", "supervisor")
-    @blp.arguments(DuplicateQuery, location="query")
+    @blp.arguments(_DUPLICATE_QUERY, location="query")
     @blp.response(200, DuplicateList)
     def get(self, args, case_id):
         """Open cases of the same category within radius_m and ±hours of this one, nearest first"""
-        user = current_user()
-        case = services.get_case(case_id, user)
-        return {"items": services.duplicates(case, user, args["radius_m"], args["hours"])}
+        return {"items": services.duplicates(case_id, current_user(), args["radius_m"], args["hours"])}
 
 
 @blp.route("/cases/<int:case_id>")

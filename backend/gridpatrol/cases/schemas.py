@@ -52,6 +52,10 @@ class Deadlines(Schema):
     verify = AwareDateTime(attribute="deadline_verify", allow_none=True)
 
 
+# one instance for every dump: building a schema costs more than dumping four dates with it
+_DEADLINES = Deadlines()
+
+
 class CaseOut(Schema):
     id = fields.Integer()
     number = fields.String()
@@ -81,7 +85,7 @@ class CaseOut(Schema):
     extension_hours = fields.Float()
     pending_extension = fields.Dict(allow_none=True)
     suspended_from = fields.String(allow_none=True)
-    deadlines = fields.Function(lambda c: Deadlines().dump(c), dump_only=True)
+    deadlines = fields.Function(lambda c: _DEADLINES.dump(c), dump_only=True)
     stage_deadline = AwareDateTime(allow_none=True)
     timer = fields.Function(lambda c: services.timer(c), dump_only=True, allow_none=True)
     escalation_level = fields.Integer()

@@ -1,33 +1,43 @@
 """Reports, cases and the workflow. Every change to a case appends one event row."""
+import json
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from flask import current_app
-from geoalchemy2 import WKTElement
 from geoalchemy2.shape import to_shape
 from psycopg.errors import LockNotAvailable
-from sqlalchemy import func, or_, select
+from sqlalchemy import Float, column, func, or_, select, text
 from sqlalchemy.exc import OperationalError
 
 from ..auth.models import User
 from ..catalog import services as catalog
 from ..catalog.models import Category
-from ..core.authz import scope_clause
+from ..core.authz import case_scope_sql, scope_clause
 from ..core.db import utcnow
 from ..core.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, invalid
-from ..core.geo import distance_m, geography
+from ..core.geo import distance_m
 from ..extensions import db
 from ..grids import services as grids
 from ..photos.models import Photo
 from ..teams import services as teams
 from ..teams.models import Team
 from . import states
-from .models import Case, CaseEvent, case_number_seq
+from .models import OPEN_SQL, Case, CaseEvent
 from .states import OPEN, STAGE_OF
 
 # the team kinds that handle cases (四整合: patrol reports, supervision audits)
 HANDLING_TEAM_KINDS = ("enforcement", "community")
 STAGE_DEADLINE = {"register": "deadline_register", "dispatch": "deadline_dispatch",
                   "handle": "deadline_handle", "verify": "deadline_verify"}
+# the columns of a case in the order of the model: statements written in SQL answer them so, for
+# the ORM to take their rows as cases
+_CASE_COLUMNS = list(Case.__table__.columns)
+
+
+def _case_columns_sql(alias: str) -> str:
+    """The case's columns as SQL, in the model's order; the location as EWKB, as the ORM reads it."""
+    return ", ".join(f"ST_AsEWKB({alias}.location)" if c.name == "location" else f"{alias}.{c.name}"
+                     for c in _CASE_COLUMNS)
 
 
 # ---------------------------------------------------------------- reading
@@ -133,31 +143,79 @@ def _filters(q, args: dict):
     return q
 
 
-def duplicates(case: Case, user: User, radius_m: float, hours: float) -> list[Case]:
-    """Open cases of the same category near this one in space and time, nearest first: the
-    candidates a dispatcher may merge it into."""
-    here = select(Case.location).where(Case.id == case.id).scalar_subquery()
-    distance = func.ST_Distance(geography(Case.location), geography(here))
-    window = timedelta(hours=hours)
-    rows = db.session.execute(
-        select(Case, distance.label("d")).where(
-            scoped(user), Case.id != case.id, Case.status.in_(OPEN), Case.category_code == case.category_code,
-            Case.reported_at.between(case.reported_at - window, case.reported_at + window),
-            func.ST_DWithin(geography(Case.location), geography(here), radius_m))
-        .order_by("d", Case.id).limit(50)).all()
-    for found, d in rows:
-        found.distance_m = round(float(d), 1)
-    return [found for found, _ in rows]
+def duplicates(case_id: int, user: User, radius_m: float, hours: float) -> list[Case]:
+    """Open cases of the same category near case `case_id` in space and time, nearest first: the
+    candidates a dispatcher may merge it into. One statement reads the case (NotFound when it is
+    not the user's to see) and, joined laterally, its candidates."""
+    scope_sql, params = case_scope_sql(user.scope, "c")
+    rows = db.session.execute(_duplicates_statement(scope_sql), {
+        **params, "case_id": case_id, "window": timedelta(hours=hours), "radius_m": radius_m,
+        # the circle's bounding box, a little larger (the buffer is a polygon inside the circle)
+        "box_m": radius_m * 1.05}).all()
+    if not rows:
+        raise NotFound(f"No case {case_id}")
+    out = []
+    for near, d in rows:
+        if near is not None:  # without candidates the case's one row has none
+            near.distance_m = round(float(d), 1)
+            out.append(near)
+    return out
+
+
+@lru_cache(maxsize=256)
+def _duplicates_statement(scope_sql: str):
+    """The duplicate search for one scope's SQL (built once per scope: building it costs more than
+    running it). The bounding box of the circle comes first, so that the index of open cases'
+    locations finds the candidates; the geodesic distance decides."""
+    sql = text(f"""
+        SELECT {_case_columns_sql("found")}, found.distance_m
+        FROM (SELECT c.id, c.location, c.category_code, c.reported_at FROM cases c
+              WHERE c.id = :case_id AND {scope_sql}) here
+        LEFT JOIN LATERAL (
+          SELECT c.*, ST_Distance(c.location::geography, here.location::geography) AS distance_m
+          FROM cases c
+          WHERE {scope_sql} AND c.id <> here.id AND c.{OPEN_SQL} AND c.category_code = here.category_code
+            AND c.reported_at BETWEEN here.reported_at - :window AND here.reported_at + :window
+            AND c.location && geometry(ST_Buffer(here.location::geography, :box_m))
+            AND ST_DWithin(c.location::geography, here.location::geography, :radius_m)
+          ORDER BY distance_m, c.id LIMIT 50
+        ) found ON true""").columns(*_CASE_COLUMNS, column("distance_m", Float))
+    return select(Case, column("distance_m", Float)).from_statement(sql)
 
 
 # ---------------------------------------------------------------- reports
+
+# A report's writes in one round trip: the case number from the sequence, the case, and its
+# first event (through the event log's hash-chain and webhook triggers, which see the new case
+# row), answering the case's columns so the ORM takes the row as loaded.
+_REPORT = text(f"""
+WITH new_case AS (
+  INSERT INTO cases (number, status, category_code, urgency, description, address, location, accuracy_m,
+                     grid_code, district_code, street_code, community_code, location_flags, source, reporter_id,
+                     catalog_version, contact, observed_at, reported_at, updated_at, version,
+                     deadline_register, stage_started_at, stage_deadline, stage_clock)
+  VALUES ((SELECT :day || lpad(s.n::text, greatest(5, length(s.n::text)), '0')
+           FROM (SELECT nextval('case_number_seq') AS n) s),
+          'reported', :category_code, :urgency, :description, :address,
+          ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :accuracy_m,
+          :grid_code, :district_code, :street_code, :community_code, :location_flags, :source, :reporter_id,
+          :catalog_version, CAST(:contact AS jsonb), :observed_at, :now, :now, 1,
+          :deadline, :now, :deadline, :clock)
+  RETURNING *
+), first_event AS (
+  INSERT INTO case_events (case_id, at, actor_id, action, from_status, to_status, payload, client_time)
+  SELECT id, reported_at, CAST(:reporter_id AS integer), 'report', NULL, status, CAST(:payload AS jsonb),
+         CAST(:client_time AS timestamptz)
+  FROM new_case
+)
+SELECT {_case_columns_sql("new_case")} FROM new_case""").columns(*_CASE_COLUMNS)
+
 
 def report(user: User, body: dict, source: str = "inspector") -> Case:
     """A new case in state `reported`, its grid found from the point, with its first event."""
     if source == "inspector" and not user.has_role("inspector"):
         source = "hotline"
     category = catalog.category_for_report(body["category_code"], body.get("catalog_version"))
-    urgency = body.get("urgency") or "B"
     found = grids.locate(body["lon"], body["lat"], user.scope)
     flags = found.flags + list(body.get("location_flags") or [])
     accuracy = body.get("accuracy_m")
@@ -165,23 +223,24 @@ def report(user: User, body: dict, source: str = "inspector") -> Case:
         flags.append("poor_accuracy")
     now = utcnow()
     grid = found.grid
-    case = Case(
-        number=_case_number(now), status="reported", category_code=category.code, urgency=urgency,
-        description=body.get("description") or "", address=body.get("address"),
-        location=WKTElement(f"POINT({body['lon']} {body['lat']})", srid=4326), accuracy_m=accuracy,
-        grid_code=grid.code if grid else None,
-        district_code=grid.district_code if grid else _district_outside(found, user),
-        street_code=grid.street_code if grid else None, community_code=grid.community_code if grid else None,
-        location_flags=list(dict.fromkeys(flags)), source=source, reporter_id=user.id,
-        catalog_version=body.get("catalog_version"), contact=body.get("contact"),
-        observed_at=_utc(body.get("observed_at")), reported_at=now, updated_at=now, version=1,
-    )
-    _start_stage(case, "register", now, category)
-    db.session.add(case)
-    db.session.flush()
-    _event(case, user, "report", None, {k: v for k, v in body.items() if k not in ("client_time", "contact")},
-           body.get("client_time") or body.get("observed_at"), at=now)
-    return case
+    deadline, clock = _stage_deadline("register", now)
+    contact = body.get("contact")
+    payload = {k: v for k, v in body.items() if k not in ("client_time", "contact")}
+    # the case number: the local date and a deployment-wide sequence (2026112600001)
+    day = f"{now.astimezone(catalog.work_calendar().tz):%Y%m%d}"
+    return db.session.execute(select(Case).from_statement(_REPORT), {
+        "day": day, "category_code": category.code, "urgency": body.get("urgency") or "B",
+        "description": body.get("description") or "", "address": body.get("address"),
+        "lon": float(body["lon"]), "lat": float(body["lat"]), "accuracy_m": accuracy,
+        "grid_code": grid.code if grid else None,
+        "district_code": grid.district_code if grid else _district_outside(found, user),
+        "street_code": grid.street_code if grid else None, "community_code": grid.community_code if grid else None,
+        "location_flags": list(dict.fromkeys(flags)), "source": source, "reporter_id": user.id,
+        "catalog_version": body.get("catalog_version"),
+        "contact": json.dumps(contact) if contact is not None else None,
+        "observed_at": _utc(body.get("observed_at")), "now": now, "deadline": deadline, "clock": clock,
+        "payload": json.dumps(_jsonable(payload)), "client_time": body.get("client_time") or body.get("observed_at"),
+    }).scalar_one()
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -195,13 +254,6 @@ def _district_outside(found, user: User) -> str:
     if found.nearest is not None:
         return found.nearest.district_code
     return next((s[:6] for s in user.scope if len(s) >= 6), "000000")
-
-
-def _case_number(now: datetime) -> str:
-    """A human case number: the local date and a deployment-wide sequence (2026112600001)."""
-    local = now.astimezone(catalog.work_calendar().tz)
-    n = db.session.execute(select(case_number_seq.next_value())).scalar_one()
-    return f"{local:%Y%m%d}{n:05d}"
 
 
 # ---------------------------------------------------------------- the workflow
@@ -300,22 +352,26 @@ def _start_stage(case: Case, stage: str | None, now: datetime, category=None) ->
         case.stage_started_at = case.stage_deadline = None
         case.stage_clock = False
         return
-    cal = catalog.work_calendar()
-    cfg = current_app.config
-    clock = False
-    if stage == "register":
-        deadline = cal.deadline(now, cfg["REGISTER_LIMIT_HOURS"], "hour", False)
-    elif stage == "dispatch":
-        deadline = cal.deadline(now, cfg["DISPATCH_LIMIT_HOURS"], "hour", False)
-    elif stage == "verify":
-        deadline = cal.deadline(now, cfg["VERIFY_LIMIT_HOURS"], "hour", False)
-    else:
-        category = category or db.session.get(Category, case.category_code)
-        limit = category.limits[case.urgency]
-        clock = bool(limit.get("clock"))
-        deadline = cal.deadline(now, float(limit["amount"]), limit["unit"], clock)
+    deadline, clock = _stage_deadline(stage, now, case, category)
     setattr(case, STAGE_DEADLINE[stage], deadline)
     case.stage_started_at, case.stage_deadline, case.stage_clock = now, deadline, clock
+
+
+def _stage_deadline(stage: str, now: datetime, case: Case | None = None, category=None) -> tuple[datetime, bool]:
+    """The deadline of a stage starting now, and whether it runs on clock time (24×7) rather than
+    working time. Only the handling stage depends on the case (its category and urgency)."""
+    cal = catalog.work_calendar()
+    cfg = current_app.config
+    if stage == "register":
+        return cal.deadline(now, cfg["REGISTER_LIMIT_HOURS"], "hour", False), False
+    if stage == "dispatch":
+        return cal.deadline(now, cfg["DISPATCH_LIMIT_HOURS"], "hour", False), False
+    if stage == "verify":
+        return cal.deadline(now, cfg["VERIFY_LIMIT_HOURS"], "hour", False), False
+    category = category or db.session.get(Category, case.category_code)
+    limit = category.limits[case.urgency]
+    clock = bool(limit.get("clock"))
+    return cal.deadline(now, float(limit["amount"]), limit["unit"], clock), clock
 
 
 def _shift(deadline: datetime, paused_from: datetime, now: datetime, clock: bool) -> datetime:

@@ -11,13 +11,10 @@ import json
 
 from flask import Response, current_app, request
 from psycopg.errors import LockNotAvailable
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import OperationalError
 
 from .errors import BadRequest, Conflict, Invalid
 from ..extensions import db
-from .idempotency_model import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 # a 409 that only asks to wait: clients tell it from "not allowed now" by the Retry-After header
@@ -40,42 +37,63 @@ def fingerprint(*parts) -> str:
     return h.hexdigest()
 
 
-def _replay(row: IdempotencyKey, scope: str, request_hash: str):
-    if row.scope != scope or row.request_hash != request_hash:
+# The claim: a new key (the common case) is inserted in one statement, with no read before it; a
+# key already committed conflicts at once, and one still in flight is waited for at most
+# `lock_timeout`, set for this statement only: in FROM before the row is tried, put back in
+# RETURNING (a conflict returns no row; the replay's read puts it back then).
+_CLAIM = """
+INSERT INTO idempotency_keys (user_id, key, scope, request_hash)
+SELECT %(user_id)s, %(key)s, %(scope)s, %(request_hash)s FROM set_config('lock_timeout', %(wait)s, true)
+ON CONFLICT DO NOTHING
+RETURNING set_config('lock_timeout', %(lock_timeout)s, true)
+"""
+_STORED = """
+SELECT scope, request_hash, status_code, response, set_config('lock_timeout', %(lock_timeout)s, true)
+FROM idempotency_keys WHERE user_id = %(user_id)s AND key = %(key)s
+"""
+_ANSWER = """
+UPDATE idempotency_keys SET status_code = %(status_code)s, response = %(response)s::jsonb
+WHERE user_id = %(user_id)s AND key = %(key)s
+"""
+
+
+def _lock_timeout(conn) -> str:
+    """The connection's own lock_timeout, to put back after the claim: read once per connection."""
+    value = conn.info.get("lock_timeout")
+    if value is None:
+        value = conn.info["lock_timeout"] = conn.exec_driver_sql("SHOW lock_timeout").scalar_one()
+    return value
+
+
+def _replay(stored, scope: str, request_hash: str):
+    if stored.scope != scope or stored.request_hash != request_hash:
         raise Invalid(f"This {HEADER} was used with another request; make a new key for a new item",
                       {HEADER: ["reused with a different body"]})
-    if row.status_code is None:
+    if stored.status_code is None:
         raise Conflict(f"A request with this {HEADER} is still in flight; retry shortly", headers=IN_FLIGHT)
-    return row.response["text"], row.status_code, row.response.get("headers", {})
+    return stored.response["text"], stored.status_code, stored.response.get("headers", {})
 
 
 def once(user_id: int, key: str, scope: str, request_hash: str, produce):
     """Run `produce() -> (body, status, headers)` once per (user, key); replay its answer after.
 
-    Returns (the body as JSON text, status, headers) for `respond()`."""
-    # insert first: a new key (the common case) costs no extra read; a key already committed
-    # conflicts at once, and one still in flight is waited for at most `wait_ms`
-    wait_ms = int(current_app.config["IDEMPOTENCY_WAIT_MS"])
-    db.session.execute(text(f"SET LOCAL lock_timeout = {wait_ms}"))
+    Returns (the body as JSON text, status, headers) for `respond()`. Two statements when the key
+    is new: the claim and the answer."""
+    conn = db.session.connection()
+    params = {"user_id": user_id, "key": key, "lock_timeout": _lock_timeout(conn)}
     try:
-        inserted = db.session.execute(
-            insert(IdempotencyKey).values(user_id=user_id, key=key, scope=scope, request_hash=request_hash)
-            .on_conflict_do_nothing().returning(IdempotencyKey.key)).first()
+        claimed = conn.exec_driver_sql(_CLAIM, {**params, "scope": scope, "request_hash": request_hash,
+                                                "wait": str(int(current_app.config["IDEMPOTENCY_WAIT_MS"]))}).first()
     except OperationalError as exc:
         if isinstance(exc.orig, LockNotAvailable):
             raise Conflict(f"A request with this {HEADER} is still in flight; retry shortly", headers=IN_FLIGHT)
         raise
-    db.session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
-    if inserted is None:  # the key was there already, or its first request committed while we waited
-        row = db.session.execute(select(IdempotencyKey).where(IdempotencyKey.user_id == user_id,
-                                                              IdempotencyKey.key == key)
-                                 .execution_options(populate_existing=True)).scalar_one()
-        return _replay(row, scope, request_hash)
+    if claimed is None:  # the key was there already, or its first request committed while we waited
+        return _replay(conn.exec_driver_sql(_STORED, params).one(), scope, request_hash)
     body, status, headers = produce()
     body_text = json.dumps(body, ensure_ascii=False)
-    db.session.execute(IdempotencyKey.__table__.update()
-                       .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-                       .values(status_code=status, response={"text": body_text, "headers": headers}))
+    conn.exec_driver_sql(_ANSWER, {**params, "status_code": status,
+                                   "response": json.dumps({"text": body_text, "headers": headers})})
     return body_text, status, headers
 
 
