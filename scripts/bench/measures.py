@@ -95,7 +95,7 @@ def geojson_paths() -> list[str]:
 
 # ---------------------------------------------------------------- plans
 
-CASES_SQL = re.compile(r"\b(FROM|JOIN)\s+cases\b", re.I)
+CASES_SQL = re.compile(r"\b(FROM|JOIN)\s+(cases|kpi_facts)\b", re.I)  # the KPI rollup reads kpi_facts
 
 
 def plans(dsn: str, token: str, paths: list[str]) -> dict:
