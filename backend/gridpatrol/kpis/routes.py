@@ -110,6 +110,6 @@ class InspectorCoverageView(MethodView):
 @blp.cli.command("rebuild")
 @click.option("--batch", default=100_000, show_default=True, help="cases per transaction")
 def rebuild(batch):
-    """Work out the KPI facts of every case again from the event log (they are kept current by the log
-    itself; this is for a repair, or after the work calendar changed)."""
+    """Work out the KPI facts of every case again from the event log (the log keeps them current itself,
+    and a change of the work calendar recounts their handling hours: this is for a repair)."""
     click.echo(f"{services.rebuild(batch)} fact rows for {services.fact_cases()} cases")
