@@ -95,7 +95,8 @@ def rebuild(batch: int = 100_000) -> int:
     top = db.session.execute(text("SELECT coalesce(max(id), 0) FROM cases")).scalar()
     written = 0
     for lo in range(0, top + 1, batch):
-        written += db.session.execute(text("SELECT kpi_facts_rebuild(:lo, :hi)"), {"lo": lo, "hi": lo + batch - 1}).scalar()
+        written += db.session.execute(text("SELECT kpi_facts_rebuild(:lo, :hi)"),
+                                      {"lo": lo, "hi": lo + batch - 1}).scalar()
         db.session.commit()
     return written
 
