@@ -173,8 +173,9 @@ def work_calendar() -> WorkCalendar:
     return g.work_calendar
 
 
-def _read_calendar(conn=None) -> WorkCalendar | None:
-    """The calendar in the database, read through `conn` (default: the session); None before one is loaded."""
+def _read_calendar(conn=None) -> WorkCalendar:
+    """The calendar in the database, read through `conn` (default: the session); the default working
+    periods until some are loaded."""
     conn = conn or db.session
     periods = conn.execute(select(Setting.value).where(Setting.key == WORK_PERIODS_KEY)).scalar()
     days = conn.execute(select(CalendarDay.day, CalendarDay.workday)).all()
@@ -182,8 +183,6 @@ def _read_calendar(conn=None) -> WorkCalendar | None:
            "days": [{"date": day.isoformat(), "workday": workday} for day, workday in days]}
     if periods is not None:
         doc["work_periods"] = periods["work_periods"]
-    elif conn is not db.session:
-        return None
     return WorkCalendar.from_dict(doc)
 
 
@@ -191,14 +190,15 @@ def _read_calendar(conn=None) -> WorkCalendar | None:
 CLOCK_DAYS = (date(2015, 1, 1), date(2041, 1, 1))
 
 
-def write_work_clock(conn=None) -> int:
+def write_work_clock(conn=None, day: date | None = None) -> int:
     """Write the calendar's working periods of every day in CLOCK_DAYS to `work_clock`, with the working
     time before each day, so SQL counts working hours (`work_hours(a, b)`) exactly as the calendar does;
-    then the handling hours of the kept KPI facts are counted again. The days written (0: no calendar)."""
+    then the handling hours of the kept KPI facts are counted again: those spanning `day` when only that
+    day changed, else all. The KPI facts are locked meanwhile (a fact kept by a transaction committing
+    now would count with the old clock). Spans outside CLOCK_DAYS have no handling hours. The days written."""
     conn = conn or db.session
     cal = _read_calendar(conn)
-    if cal is None:
-        return 0
+    conn.execute(text("LOCK TABLE kpi_facts IN SHARE MODE"))
     rows, before, day = [], 0, CLOCK_DAYS[0]
     start = datetime.combine(day, time(0), tzinfo=cal.tz).astimezone(UTC)
     while day < CLOCK_DAYS[1]:
@@ -215,23 +215,29 @@ def write_work_clock(conn=None) -> int:
                                     FROM jsonb_array_elements(r.p) AS x(v))
         FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(s timestamptz, e timestamptz, b bigint, p jsonb)
     """), {"rows": json.dumps(rows)})
-    conn.execute(text("""
+    spanning, params = "", {}
+    if day is not None:
+        spanning = "AND dispatch_at < :day_end AND handle_at > :day_start"
+        params = {"day_start": datetime.combine(day, time(0), tzinfo=cal.tz),
+                  "day_end": datetime.combine(day + timedelta(days=1), time(0), tzinfo=cal.tz)}
+    conn.execute(text(f"""
         UPDATE kpi_facts SET handling_hours = h.hours
         FROM (SELECT ctid AS row, work_hours(dispatch_at, handle_at) AS hours FROM kpi_facts
-              WHERE dispatch_at IS NOT NULL AND handle_at IS NOT NULL) h
+              WHERE dispatch_at IS NOT NULL AND handle_at IS NOT NULL {spanning}) h
         WHERE kpi_facts.ctid = h.row AND kpi_facts.handling_hours IS DISTINCT FROM h.hours
-    """))
+    """), params)
     return len(rows)
 
 
-def _calendar_changed() -> None:
-    """A new stamp: every process rereads the calendar once this transaction commits."""
+def _calendar_changed(day: date | None = None) -> None:
+    """A new stamp: every process rereads the calendar once this transaction commits; SQL's work clock
+    written again (`day`: the one day that changed)."""
     db.session.execute(insert(Setting).values(key=CALENDAR_STAMP_KEY, value={"stamp": uuid.uuid4().hex})
                        .on_conflict_do_update(index_elements=[Setting.key],
                                               set_={"value": {"stamp": uuid.uuid4().hex}}))
     g.pop("work_calendar", None)
     db.session.flush()
-    write_work_clock()
+    write_work_clock(day=day)
 
 
 def calendar(year: int | None) -> dict:
@@ -264,7 +270,7 @@ def set_day(value: str, workday: bool, name: str) -> CalendarDay:
     row.workday, row.name = workday, name
     db.session.add(row)
     db.session.flush()
-    _calendar_changed()
+    _calendar_changed(day)
     return row
 
 
@@ -275,7 +281,7 @@ def delete_day(value: str) -> None:
         raise NotFound(f"{value} is not listed in the calendar")
     db.session.delete(row)
     db.session.flush()
-    _calendar_changed()
+    _calendar_changed(row.day)
 
 
 def set_work_periods(periods: dict) -> dict:

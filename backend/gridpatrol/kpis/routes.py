@@ -108,7 +108,7 @@ class InspectorCoverageView(MethodView):
 
 
 @blp.cli.command("rebuild")
-@click.option("--batch", default=100_000, show_default=True, help="cases per transaction")
+@click.option("--batch", default=100_000, show_default=True, type=click.IntRange(min=1), help="cases per transaction")
 def rebuild(batch):
     """Work out the KPI facts of every case again from the event log (the log keeps them current itself,
     and a change of the work calendar recounts their handling hours: this is for a repair)."""

@@ -289,7 +289,7 @@ def inspectors(user: User, args: dict) -> dict:
     verified in the caller's scope in the period. `inspector_verifications()` and `inspector_coverage()`
     give the verifications and grid-days behind each row's figures, from the same SQL."""
     start, to, as_of = period(args)
-    reports, verifications, people = _inspector_facts(user, start, to, as_of)
+    reports, verifications, people = _inspector_facts(user, start, to, as_of, live=not args.get("as_of"))
     first_day, last_day, days = _days(start, to, as_of)
     grids = _grid_days(user, [int(p["key"]) for p in people], first_day, last_day)
     out = []
@@ -352,11 +352,12 @@ def _days(start: datetime, to: datetime, as_of: datetime):
     return first_day, last_day, max(0, (last_day - first_day).days + 1)
 
 
-def _inspector_facts(user: User, start: datetime, to: datetime, as_of: datetime, only: int | None = None):
+def _inspector_facts(user: User, start: datetime, to: datetime, as_of: datetime, only: int | None = None,
+                     live: bool = False):
     """(reports by inspector, verifications by inspector, the people with a row): everyone the caller
     oversees or who acted in the caller's scope in the period; with `only`, that one person or nobody."""
-    reports = {r["key"]: r for r in kpis(user, "inspector", {"from": start, "to": to, "as_of": as_of})["rows"]
-               if r["key"] is not None}
+    period_args = {"from": start, "to": to, **({} if live else {"as_of": as_of})}  # live: from the rollup
+    reports = {r["key"]: r for r in kpis(user, "inspector", period_args)["rows"] if r["key"] is not None}
     verifications = _verifications(user, start, to, as_of)
     scope = like_patterns(user.scope)
     people = db.session.execute(text(f"""

@@ -62,10 +62,12 @@ CREATE FUNCTION kpi_case_facts(ids bigint[], as_of timestamptz) RETURNS TABLE (
   handling_hours float8
 ) LANGUAGE sql STABLE AS $$
 WITH e0 AS (
-  SELECT e.case_id, e.seq, e.at, e.action, e.team_id, (e.payload->>'team_id')::int AS to_team,
+  SELECT e.case_id, e.seq, e.at, e.action, e.team_id,
+         CASE WHEN e.action = 'dispatch' THEN (e.payload->>'team_id')::int END AS to_team,
          -- the teams whose feedback came before, in order: a failed verification fails the last one's
          array_agg(e.team_id) FILTER (WHERE e.action = 'handle') OVER before AS handlers,
-         array_agg((e.payload->>'team_id')::int) FILTER (WHERE e.action = 'dispatch') OVER whole AS dispatched_to,
+         array_agg(CASE WHEN e.action = 'dispatch' THEN (e.payload->>'team_id')::int END)
+           FILTER (WHERE e.action = 'dispatch') OVER whole AS dispatched_to,
          -- what the whole log says of the case, on each of its events
          min(e.at) FILTER (WHERE e.action = 'register') OVER whole AS registered_at,
          min(e.at) FILTER (WHERE e.action = 'reject') OVER whole AS rejected_at,
@@ -123,7 +125,8 @@ $$;
 CREATE TABLE kpi_facts AS SELECT * FROM kpi_case_facts('{}', 'infinity') WITH NO DATA;
 ALTER TABLE kpi_facts ALTER COLUMN case_id SET NOT NULL, ALTER COLUMN kind SET NOT NULL,
   ADD CONSTRAINT fk_kpi_facts_case_id_cases FOREIGN KEY (case_id) REFERENCES cases (id) ON DELETE CASCADE;
-CREATE INDEX ix_kpi_facts_case ON kpi_facts (case_id);
+-- a case's rows are unique: a race that would count a case twice fails instead
+CREATE UNIQUE INDEX uq_kpi_facts_case_kind_team ON kpi_facts (case_id, kind, team_id) NULLS NOT DISTINCT;
 -- a period's facts: reported, registered or rejected in it
 CREATE INDEX ix_kpi_facts_reported ON kpi_facts (kind, reported_at);
 CREATE INDEX ix_kpi_facts_registered ON kpi_facts (kind, registered_at) WHERE registered_at IS NOT NULL;
@@ -131,7 +134,9 @@ CREATE INDEX ix_kpi_facts_rejected ON kpi_facts (kind, rejected_at) WHERE reject
 
 -- a case's facts again, from its whole log, when it logs an event or a field the facts copy changes.
 -- Deferred to the commit, when the case row is final (the workflow logs an event before it writes the
--- case), and done once per case and transaction (the cases refreshed are noted in a local setting).
+-- case), and done once per case and transaction (the cases refreshed are noted in a local setting:
+-- meant for transactions of a few cases, and wrong after SET CONSTRAINTS ... IMMEDIATE, which would
+-- refresh before the transaction's later writes; the application never sets it).
 CREATE FUNCTION kpi_facts_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   id bigint;
@@ -166,6 +171,8 @@ CREATE FUNCTION kpi_facts_rebuild(lo bigint, hi bigint) RETURNS bigint LANGUAGE 
 DECLARE
   n bigint;
 BEGIN
+  -- the workflow writes a case under FOR UPDATE: wait for those writing now, keep others out meanwhile
+  PERFORM 1 FROM cases WHERE id BETWEEN lo AND hi FOR SHARE;
   DELETE FROM kpi_facts WHERE case_id BETWEEN lo AND hi;
   INSERT INTO kpi_facts SELECT * FROM kpi_case_facts(ARRAY(SELECT id FROM cases WHERE id BETWEEN lo AND hi),
                                                      'infinity');
