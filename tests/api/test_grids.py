@@ -455,3 +455,149 @@ def test_block_geojson_helper_matches_the_district_fixture(district):
     lon0, lat0 = district["point"](0)
     fc = block_geojson(district["code"], lon0 - district["d"] / 2, lat0 + district["d"] / 2)
     assert [f["properties"]["code"] for f in fc["features"]] == district["grids"]
+
+
+# ------------------------------------------------------------------ the lattice behind locate
+
+def located(app, lon, lat, scope):
+    """locate()'s grid for a point: its code, or None outside every grid (snapped or not)."""
+    from gridpatrol.grids import services
+    with app.app_context():
+        found = services.locate(lon, lat, scope)
+        return found.grid.code if found.grid is not None and not found.snapped else None
+
+
+def by_polygons(app, lon, lat, scope):
+    """The rule locate() keeps, straight from the polygons: the lowest code among the grids in scope
+    containing the point."""
+    from sqlalchemy import text
+    from gridpatrol.core.authz import like_patterns
+    from gridpatrol.extensions import db
+    with app.app_context():
+        return db.session.execute(text(
+            "SELECT code FROM grids WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
+            " AND code LIKE ANY(:patterns) ORDER BY code LIMIT 1"),
+            {"lon": lon, "lat": lat, "patterns": like_patterns(scope)}).scalar()
+
+
+def sql(app, statement, **params):
+    from sqlalchemy import text
+    from gridpatrol.extensions import db
+    with app.app_context():
+        rows = db.session.execute(text(statement), params)
+        result = rows.all() if rows.returns_rows else None
+        db.session.commit()
+        return result
+
+
+def insert_grid(app, code, geom_sql, **params):
+    """A grid written by plain SQL, past the importer (its checks) and the ORM."""
+    sql(app, "INSERT INTO grids (code, name, district_code, street_code, community_code, geom, area_m2)"
+             f" VALUES (:code, 'by sql', :district, :street, :community, {geom_sql}, 1)",
+        code=code, district=code[:6], street=code[:9], community=code[:12], **params)
+
+
+def cells_of(app, code):
+    rows = sql(app, "SELECT cell, west, south, east, north FROM grid_cells WHERE code = :c ORDER BY cell", c=code)
+    return [tuple(r) for r in rows]
+
+
+def rect(x1, y1, x2, y2):
+    return [[x1, y1], [x2, y1], [x2, y2], [x1, y2], [x1, y1]]
+
+
+def near_line(k, side):
+    """A coordinate a float step or two from the cell line k × 0.002°, on the given side of it as
+    floor(v × 500) sees it (side -1: just below the line, in the cell before it; +1: on or just past it)."""
+    v, want = k / 500, k - 1 if side < 0 else k
+    while math.floor(v * 500) != want:
+        v = math.nextafter(v, -math.inf if side < 0 else math.inf)
+    return v
+
+
+def probes(ring):
+    """Points a lattice could get wrong: every vertex and edge midpoint, each also one float step to
+    either side on both axes, and the centre."""
+    out = []
+    for (ax, ay), (bx, by) in zip(ring, ring[1:]):
+        for px, py in ((ax, ay), ((ax + bx) / 2, (ay + by) / 2)):
+            out += [(px, py), (math.nextafter(px, -math.inf), math.nextafter(py, -math.inf)),
+                    (math.nextafter(px, math.inf), math.nextafter(py, math.inf))]
+    xs, ys = [p[0] for p in ring], [p[1] for p in ring]
+    return out + [((min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2)]
+
+
+def test_locate_keeps_the_polygon_rule_on_edges_corners_and_cell_lines_for_grids_of_any_size(app, make_user):
+    """Grids with edges on the lattice's cell lines (0.002°) and off them, half a cell, a sliver of a
+    cell, and one 0.1° long (filed under 1° cells): at every vertex, edge midpoint and centre, and a
+    float step beside each, locate() gives what the polygons give, in every scope."""
+    code, x, y = new_area()
+    # on a cell line, north of the other tests' grids (the long grid reaches 0.1° west)
+    x0, y0 = math.floor(x * 500) / 500 + 0.004, math.floor(y * 500) / 500 + 0.05
+    c = 0.002
+    big = f"{code}001001001"  # the lowest code: it wins every edge it shares
+    shapes = {big: rect(x0 - 0.1, y0, x0, y0 + 2 * c)}
+    for i in range(3):
+        for j in range(2):  # a 3 × 2 block of cell-sized squares, east of the long grid
+            shapes[f"{code}001001{10 + 2 * i + j:03d}"] = rect(x0 + i * c, y0 + j * c,
+                                                               x0 + (i + 1) * c, y0 + (j + 1) * c)
+    shapes[f"{code}001001005"] = rect(x0, y0 - c / 2, x0 + c, y0)  # half a cell, under the block
+    shapes[f"{code}001002001"] = rect(x0 + c, y0 - 0.0013, x0 + c + 0.0013, y0)  # off the lines, another community
+    shapes[f"{code}001002002"] = rect(x0 + c + 0.0013, y0 - 0.0001, x0 + c + 0.0014, y0)  # a sliver of a cell
+    # two cell-sized squares with every edge a float step before or on a cell line
+    kx, ky = round(x0 * 500) + 6, round(y0 * 500) - 3
+    w, m, e = near_line(kx, -1), near_line(kx + 1, -1), near_line(kx + 2, 1)
+    s_, n_ = near_line(ky, -1), near_line(ky + 1, 1)
+    shapes[f"{code}001001030"], shapes[f"{code}001001031"] = rect(w, s_, m, n_), rect(m, s_, e, n_)
+    admin = make_user("admin", scope=[code])
+    result = import_ok(admin, json.dumps(collection(*(feature(k, ring) for k, ring in shapes.items()))).encode())
+    assert (result["created"], result["rejected"]) == (len(shapes), [])
+    # one more overlapping four block squares, past the importer's overlap check: the lower code wins
+    overlap = f"{code}001001020"
+    shapes[overlap] = ring = rect(x0 + c / 2, y0 + c / 2, x0 + 1.5 * c, y0 + 1.5 * c)
+    insert_grid(app, overlap, "ST_GeomFromText(:wkt, 4326)",
+                wkt="POLYGON((" + ", ".join(f"{p[0]!r} {p[1]!r}" for p in ring) + "))")
+
+    assert len(cells_of(app, big)) <= 4, "a long grid is filed under a few 1° cells, not hundreds of small ones"
+    assert 1 <= len(cells_of(app, f"{code}001001010")) <= 4
+    points = [p for ring in shapes.values() for p in probes(ring)]
+    assert len(points) > 250
+    scopes = [[code], [f"{code}001002"], [f"{code}001001010"], ["*"]]
+    wrong = [(p, s, located(app, *p, s), by_polygons(app, *p, s)) for p in points for s in scopes
+             if located(app, *p, s) != by_polygons(app, *p, s)]
+    assert wrong == []
+    # the rule at work: the long grid's east edge is shared with the block, the lower code (the long grid) wins
+    assert located(app, x0, y0 + c / 2, [code]) == big
+    assert located(app, x0, y0 + c / 2, [f"{code}001001010"]) == f"{code}001001010"
+    assert located(app, x0 + 0.9 * c, y0 + 0.9 * c, [code]) == f"{code}001001010"  # inside both: the lower code
+    assert located(app, x0 + 0.9 * c, y0 + 0.9 * c, [overlap]) == overlap
+    assert located(app, x0 + 1.1 * c, y0 + 1.1 * c, [code]) == f"{code}001001013"
+
+
+def test_the_lattice_follows_every_insert_move_and_delete_of_a_grid(app, make_user):
+    code, x, y = new_area()
+    admin = make_user("admin", scope=[code])
+    a, b = f"{code}001001001", f"{code}001001002"
+    import_ok(admin, json.dumps(collection(feature(a, square(x, y)), feature(b, square(x + 0.001, y)))).encode())
+    centre = (x + 0.0005, y + 0.0005)
+    assert located(app, *centre, [code]) == a
+    before = cells_of(app, a)
+    assert before and all(w == x and s == y and e == x + 0.001 and n == y + 0.001 for _, w, s, e, n in before)
+
+    # renamed only: its cells stay; moved: it is found where it is now and no longer where it was
+    import_ok(admin, json.dumps(collection(feature(a, square(x, y), name="renamed"))).encode())
+    assert cells_of(app, a) == before
+    import_ok(admin, json.dumps(collection(feature(a, square(x, y + 0.005)))).encode())
+    assert located(app, *centre, [code]) is None
+    assert located(app, centre[0], centre[1] + 0.005, [code]) == a
+    assert cells_of(app, a) != before
+
+    # written by plain SQL (any insert path), then deleted
+    c = f"{code}001001003"
+    insert_grid(app, c, "ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4326)", x1=x, y1=y, x2=x + 0.001, y2=y + 0.001)
+    assert located(app, *centre, [code]) == c
+    sql(app, "DELETE FROM grids WHERE code IN (:a, :c)", a=a, c=c)
+    assert cells_of(app, a) == [] and cells_of(app, c) == []
+    assert located(app, *centre, [code]) is None
+    assert located(app, centre[0], centre[1] + 0.005, [code]) is None
+    assert located(app, x + 0.0015, y + 0.0005, [code]) == b

@@ -88,7 +88,7 @@ def _geometry(cmds):
 
 
 def decode(data: bytes) -> dict:
-    """{layer name: [{"type", "props", "parts"}]} (parts: lists of (x, y) in tile units)."""
+    """{layer name: [{"id", "type", "props", "parts"}]} (parts: lists of (x, y) in tile units)."""
     layers = {}
     for field, layer in _fields(data):
         if field != 3:
@@ -107,9 +107,11 @@ def decode(data: bytes) -> dict:
                 assert v == EXTENT
         features = []
         for fb in raw:
-            feat = {"props": {}, "type": None, "parts": []}
+            feat = {"id": None, "props": {}, "type": None, "parts": []}
             for f, v in _fields(fb):
-                if f == 2:
+                if f == 1:
+                    feat["id"] = v
+                elif f == 2:
                     tags = _packed(v)
                     feat["props"].update({keys[k]: values[val] for k, val in zip(tags[::2], tags[1::2])})
                 elif f == 3:
@@ -170,10 +172,15 @@ def layer_over(api, kind, layer, bbox, z, query=""):
     return out
 
 
+def code_of(feature) -> str:
+    """A grid feature's code: its feature id, the 15-digit code as a number."""
+    return f"{feature['id']:015d}"
+
+
 def grids_over(api, district, z=15, query=""):
     by_code = {}
     for f in layer_over(api, "grids", "grids", district_bbox(district), z, query):
-        by_code.setdefault(f["props"]["code"], f)
+        by_code.setdefault(code_of(f), f)
     return {c: f for c, f in by_code.items() if c.startswith(district["code"])}
 
 
@@ -214,8 +221,15 @@ def test_grid_tiles_hold_every_grid_with_its_open_and_overdue_cases(app, map_wor
     assert counts[g[4]] == (1, 0)
     assert counts[g[8]] == (0, 0), "a rejected case is not open"
     assert all(counts[c] == (0, 0) for c in g if c not in (g[0], g[4], g[8]))
-    assert grids[g[0]]["props"]["name"] == "g1"
     assert all(f["type"] == 3 for f in grids.values())
+    assert set(grids[g[0]]["props"]) == {"cases", "overdue"}, "no code property (it is the id) and no name below z16"
+
+
+def test_grid_names_come_from_zoom_16(map_world):
+    district, g = map_world["district"], map_world["district"]["grids"]
+    assert "name" not in grids_over(map_world["supervisor"], district, z=14)[g[0]]["props"]
+    named = grids_over(map_world["supervisor"], district, z=16)
+    assert {code: f["props"]["name"] for code, f in named.items()} == {code: f"g{i + 1}" for i, code in enumerate(g)}
 
 
 def test_grid_polygons_land_where_the_grids_are(map_world):
@@ -228,6 +242,32 @@ def test_grid_polygons_land_where_the_grids_are(map_world):
         want_lon, want_lat = district["point"](i)
         # a polygon cut at the tile's buffer edge has its centre moved, never out of its grid
         assert abs(lon - want_lon) < district["d"] / 2 and abs(lat - want_lat) < district["d"] / 2, (code, lon, lat)
+
+
+def test_a_moved_grid_is_drawn_where_it_now_is(make_user, district):
+    """The tiles are cut from the polygon in web mercator the database keeps beside the WGS 84 one: a
+    grid imported again with another boundary is drawn at its new place."""
+    import io
+    import json
+    admin = make_user("admin", scope=[district["code"]])
+    code, d = district["grids"][0], district["d"]
+    lon, lat = district["point"](0)
+    west = lon - 3 * d  # clear of the block
+    ring = [[west - d / 2, lat - d / 2], [west + d / 2, lat - d / 2], [west + d / 2, lat + d / 2],
+            [west - d / 2, lat + d / 2], [west - d / 2, lat - d / 2]]
+    doc = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"code": code, "name": "g1"},
+                                                      "geometry": {"type": "Polygon", "coordinates": [ring]}}]}
+    r = admin.post("/api/v1/grids/import", data={"file": (io.BytesIO(json.dumps(doc).encode()), "moved.geojson")},
+                   content_type="multipart/form-data")
+    assert r.status_code == 200 and r.get_json()["updated"] == 1, r.get_json()
+    around = (west - d, lat - d, lon + d, lat + d)
+    drawn = [f for f in layer_over(admin, "grids", "grids", around, 16) if code_of(f) == code]
+    assert drawn
+    for f in drawn:
+        z, x, y = f["tile"]
+        ring = f["parts"][0][:-1]
+        at = [lonlat_of(z, x, y, ux, uy) for ux, uy in ring]
+        assert all(abs(p[0] - west) <= d / 2 + 2e-6 and abs(p[1] - lat) <= d / 2 + 2e-6 for p in at), at
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -380,5 +420,5 @@ def test_the_demo_district_at_the_zoom_a_desk_map_opens(make_user):
     bbox = extent["bbox"]
     codes = set()
     for z, x, y in tiles_over(bbox, 14):
-        codes.update(f["props"]["code"] for f in decode(get_tile(user, "grids", z, x, y).get_data()).get("grids", []))
+        codes.update(code_of(f) for f in decode(get_tile(user, "grids", z, x, y).get_data()).get("grids", []))
     assert len(codes) == extent["grids"] >= 2002

@@ -1,7 +1,8 @@
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Index, String, func
+from sqlalchemy import (BigInteger, CheckConstraint, Computed, DateTime, Float, ForeignKey, Index,
+                        PrimaryKeyConstraint, String, func)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..core.db import check_in, created_at_column
@@ -34,6 +35,7 @@ class Grid(db.Model):
         CheckConstraint("street_code = left(code, 9) AND community_code = left(code, 12)"
                         " AND district_code = left(code, 6)", name="hierarchy_from_code"),
         Index("ix_grids_geom", "geom", postgresql_using="gist"),
+        Index("ix_grids_geom_3857", "geom_3857", postgresql_using="gist"),
     )
 
     code: Mapped[str] = mapped_column(String(15), primary_key=True)
@@ -42,6 +44,25 @@ class Grid(db.Model):
     street_code: Mapped[str] = mapped_column(String(9), ForeignKey("admin_areas.code"), index=True)
     community_code: Mapped[str] = mapped_column(String(12), ForeignKey("admin_areas.code"), index=True)
     geom = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False)
+    # the same polygon in web mercator, projected once on write: tiles are cut from it as it is
+    geom_3857 = mapped_column(Geometry("POLYGON", srid=3857, spatial_index=False),
+                              Computed("ST_Transform(geom, 3857)", persisted=True), deferred=True)
     area_m2: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class GridCell(db.Model):
+    """The lattice index of grids for locate(): a grid under every cell its bounding box meets (cells
+    of 0.002°, or of 1° for a grid too large for those), with that box, so candidates are sifted in
+    the index. Kept by triggers on grids: every way a grid is written, moved or removed refiles it
+    (migration 0008, where the cells are defined, and grid_at() that reads them)."""
+    __tablename__ = "grid_cells"
+    __table_args__ = (PrimaryKeyConstraint("cell", "code", postgresql_include=["west", "south", "east", "north"]),)
+
+    cell: Mapped[int] = mapped_column(BigInteger)
+    code: Mapped[str] = mapped_column(String(15), index=True)
+    west: Mapped[float] = mapped_column(Float)
+    south: Mapped[float] = mapped_column(Float)
+    east: Mapped[float] = mapped_column(Float)
+    north: Mapped[float] = mapped_column(Float)

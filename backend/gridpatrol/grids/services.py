@@ -31,17 +31,23 @@ def _grid_scope(scope):
                         community=Grid.community_code, grid=Grid.code)
 
 
+# grid_at() (migration 0008) finds the grid through the lattice of grid_cells, a btree lookup, and
+# tests the polygon in SQL only: its bytes are not loaded on every report
+_INSIDE = text("""
+SELECT grids.code, grids.name, grids.district_code, grids.street_code, grids.community_code, grids.area_m2,
+       grids.created_at, grids.updated_at
+FROM grid_at(:lon, :lat, :patterns) AS grids
+""")
+
+
 def locate(lon: float, lat: float, scope) -> Located:
     """The grid containing the point; on a shared boundary the lowest code; outside every grid but
     within the tolerance the nearest one, snapped; beyond that no grid."""
-    p = point(lon, lat)
-    # the polygon is compared in SQL only: not loading it saves its bytes on every report
-    inside = db.session.execute(
-        select(Grid).options(defer(Grid.geom)).where(func.ST_Intersects(Grid.geom, p), _grid_scope(scope))
-        .order_by(Grid.code).limit(1)
-    ).scalar_one_or_none()
+    inside = db.session.execute(select(Grid).from_statement(_INSIDE),
+                                {"lon": lon, "lat": lat, "patterns": like_patterns(scope)}).scalar_one_or_none()
     if inside is not None:
         return Located(inside, False, 0.0)
+    p = point(lon, lat)
     # the planar <-> order finds candidates by index; the geodesic distance decides among them
     nearest = db.session.execute(
         select(Grid, func.ST_Distance(geography(Grid.geom), geography(p)).label("d")).options(defer(Grid.geom))

@@ -2,8 +2,10 @@
 
 The grid layer is a choropleth: each unit grid with the number of cases in it that pass the map's
 filters and how many of those are overdue. Zoomed out (below GRID_MIN_ZOOM) a tile would hold tens
-of thousands of grids a few pixels wide, so grids are summed into square bins instead (`bins`). The
-case layer is points from CASE_POINT_ZOOM, clusters below it (counts per cell of the tile).
+of thousands of grids a few pixels wide, so grids are summed into square bins instead (`bins`). Grid
+tiles are cut from the grids' polygons kept in web mercator (`geom_3857`), so nothing is projected
+per request. The case layer is points from CASE_POINT_ZOOM, clusters below it (counts per cell of
+the tile).
 Both are cut to the caller's scope like every list: a grid or case outside it is not in any tile.
 """
 from sqlalchemy import text
@@ -15,7 +17,7 @@ from ..extensions import db
 EXTENT = 4096  # tile coordinate units per tile side
 TILE_PX = 256  # the tile's side on screen at its own zoom, which fixes the size of bins and clusters
 GRID_MIN_ZOOM = 13  # grids as polygons from here (about 5 px wide); square bins below
-GRID_NAME_ZOOM = 14  # grid names in the tile from here (they are most of a tile's bytes)
+GRID_NAME_ZOOM = 16  # grid names in the tile from here (below, most of its bytes: the console asks /map/grid-names)
 CASE_POINT_ZOOM = 16  # single case points from here; clusters below
 BIN_PX = 8
 CLUSTER_PX = 64
@@ -65,34 +67,38 @@ def _params(z, x, y, scope, margin_px=0) -> dict:
 
 
 def grids_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
-    """Layer `grids` (code, name from GRID_NAME_ZOOM, cases, overdue) or, zoomed out, layer `bins`
-    (grids, cases, overdue per square of BIN_PX pixels)."""
+    """Layer `grids` (feature id: the grid's code as a number; name from GRID_NAME_ZOOM, cases,
+    overdue) or, zoomed out, layer `bins` (grids, cases, overdue per square of BIN_PX pixels)."""
     filters, params = case_filters(args, scope)
-    buffer = 64
-    params.update(_params(z, x, y, scope, margin_px=buffer * TILE_PX / EXTENT))
+    params.update(_params(z, x, y, scope))
     counts = f"""
     n AS (SELECT c.grid_code, count(*) AS cases, count(*) FILTER (WHERE {OVERDUE_SQL}) AS overdue
           FROM cases c WHERE c.grid_code IN (SELECT code FROM g) AND {filters} GROUP BY c.grid_code)
     """
     if z >= GRID_MIN_ZOOM:
+        buffer = 64
         name = "g.name" if z >= GRID_NAME_ZOOM else "NULL::text"
+        # the grids meeting the tile itself: one only in the buffer adds bytes and nothing drawn (the
+        # console cuts every tile to its square); the code as the feature id is a varint, not a string
+        # MATERIALIZED: the geometry is made once per grid, not again for the geom IS NOT NULL test
         sql = f"""
-        WITH {_BOUNDS},
-        g AS (SELECT g.code, g.name, g.geom FROM grids g, b
-              WHERE g.geom && b.e4326 AND g.code LIKE ANY(:patterns)),
+        WITH b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e),
+        g AS (SELECT g.code, g.name, g.geom_3857 FROM grids g, b
+              WHERE g.geom_3857 && b.e AND g.code LIKE ANY(:patterns)),
         {counts},
-        t AS (SELECT g.code, {name} AS name, coalesce(n.cases, 0)::int AS cases, coalesce(n.overdue, 0)::int AS overdue,
-                     ST_AsMVTGeom(ST_Transform(g.geom, 3857), b.e, {EXTENT}, {buffer}, true) AS geom
+        t AS MATERIALIZED (
+              SELECT g.code::bigint AS id, {name} AS name, coalesce(n.cases, 0)::int AS cases,
+                     coalesce(n.overdue, 0)::int AS overdue,
+                     ST_AsMVTGeom(g.geom_3857, b.e, {EXTENT}, {buffer}, true) AS geom
               FROM g CROSS JOIN b LEFT JOIN n ON n.grid_code = g.code)
-        SELECT ST_AsMVT(t, 'grids', {EXTENT}, 'geom') FROM t WHERE geom IS NOT NULL
+        SELECT ST_AsMVT(t, 'grids', {EXTENT}, 'geom', 'id') FROM t WHERE geom IS NOT NULL
         """
     else:
         cell = EXTENT * BIN_PX // TILE_PX
-        params["margin"] = 0
         sql = f"""
-        WITH {_BOUNDS},
-        g AS (SELECT g.code, ST_AsMVTGeom(ST_Transform(ST_Centroid(g.geom), 3857), b.e, {EXTENT}, 0, true) AS p
-              FROM grids g, b WHERE g.geom && b.e4326 AND g.code LIKE ANY(:patterns)),
+        WITH b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e),
+        g AS (SELECT g.code, ST_AsMVTGeom(ST_Centroid(g.geom_3857), b.e, {EXTENT}, 0, true) AS p
+              FROM grids g, b WHERE g.geom_3857 && b.e AND g.code LIKE ANY(:patterns)),
         {counts},
         cells AS (SELECT floor(ST_X(g.p) / {cell})::int AS i, floor(ST_Y(g.p) / {cell})::int AS j,
                          count(*)::int AS grids, coalesce(sum(n.cases), 0)::int AS cases,

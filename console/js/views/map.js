@@ -18,6 +18,7 @@ export function mount(root, route) {
   let coverage = null; // Map(code → visited) of the chosen day
   let coverageInfo = null;
   let selected = null;
+  const namesAsked = new Set();
   let timer = null;
 
   const box = h('div', { class: 'map-main' });
@@ -59,7 +60,11 @@ export function mount(root, route) {
     onHover: (hit) => {
       if (!hit) return '';
       const p = hit.props;
-      if (hit.name === 'grids') return `${gridName(p.code) || p.name || p.code} · ${t('map.tipCases', { n: p.cases, o: p.overdue })}`;
+      if (hit.name === 'grids') {
+        // names are in the tiles only from z16: below, asked once per grid and shown from the next move
+        if (!p.name && !gridName(p.code) && !namesAsked.has(p.code)) { namesAsked.add(p.code); loadGridNames([p.code]); }
+        return `${gridName(p.code) || p.name || p.code} · ${t('map.tipCases', { n: p.cases, o: p.overdue })}`;
+      }
       if (hit.name === 'bins') return t('map.tipBin', { g: p.grids, n: p.cases, o: p.overdue });
       if (hit.name === 'cases') return p.count > 1 ? t('map.tipCluster', { n: p.count, o: p.overdue }) : `${p.number || ''} ${catLabel(p.category_code)}`;
       return '';
