@@ -43,6 +43,8 @@ def test_02_offline_report_with_photo_is_sent_when_back_online(new_context, peop
     ctx.set_offline(True)
     f.report(description="offline report", photos=[photo])
     f.expect_outbox_count(2)  # wait for both items to be stored before reading their statuses
+    f.id("nav-outbox").click()  # the list renders from IndexedDB after the click: wait for it
+    expect(f.page.locator('[data-testid="outbox-item"][data-status="queued"]')).to_have_count(2)
     assert f.outbox_statuses() == ["queued", "queued"]
     assert cases_of(people["inspector"], people["inspector"].id) == []
 
