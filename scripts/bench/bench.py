@@ -226,7 +226,8 @@ def baselines(run, seconds: int) -> None:
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="100k cases and 10 s runs (full: 1M cases, 30 s runs)")
+    ap.add_argument("--quick", action="store_true", help="1M cases and 10 s runs (full: 10M cases, 30 s runs)")
+    ap.add_argument("--cases", type=int, help="generate this many cases instead (a smoke run: --cases 100000)")
     ap.add_argument("--no-generate", action="store_true", help="reuse an existing gridpatrol_bench")
     ap.add_argument("--keep", action="store_true", help="keep gridpatrol_bench afterwards (default: drop it)")
     ap.add_argument("--no-baselines", action="store_true",
@@ -238,7 +239,8 @@ def main(argv=None):
                "loadavg_at_start": os.getloadavg(), "server": {"workers": WORKERS, "threads": THREADS},
                "results": {}}
     if not args.no_generate:
-        summary["generate"] = generate.main(["--quick"] if args.quick else [])
+        summary["generate"] = generate.main((["--quick"] if args.quick else [])
+                                            + (["--cases", str(args.cases)] if args.cases else []))
     res = summary["results"]
 
     def run(r, baseline=None):

@@ -1,6 +1,6 @@
-"""Fill a fresh gridpatrol_bench database: 100,000 unit grids and 100k (--quick) or 1M cases.
+"""Fill a fresh gridpatrol_bench database: 100,000 unit grids and 1M (--quick), 10M (default) or N cases.
 
-Usage: python scripts/bench/generate.py [--quick] [--dsn postgresql://postgres@127.0.0.1:54329/gridpatrol_bench]
+Usage: python scripts/bench/generate.py [--quick | --cases N] [--dsn postgresql://postgres@127.0.0.1:54329/gridpatrol_bench]
 
 The database is dropped and re-created, migrated with `gridpatrol db upgrade`, given the catalog and
 calendar through the product's own loaders, one inspector account, then grids, cases and events
@@ -32,11 +32,12 @@ def step(label, fn, timings):
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="100k cases instead of 1M")
+    ap.add_argument("--quick", action="store_true", help="1M cases instead of 10M")
+    ap.add_argument("--cases", type=int, help="this many cases (overrides --quick)")
     ap.add_argument("--dsn", default=os.environ.get("BENCH_DSN",
                                                     "postgresql://postgres@127.0.0.1:54329/gridpatrol_bench"))
     args = ap.parse_args(argv)
-    n_cases = 100_000 if args.quick else 1_000_000
+    n_cases = args.cases or (1_000_000 if args.quick else 10_000_000)
     dbname = args.dsn.rsplit("/", 1)[1]
     if dbname != "gridpatrol_bench":
         sys.exit("refusing: the bench database must be named gridpatrol_bench")
@@ -79,6 +80,7 @@ def main(argv=None) -> dict:
 
     def cases():
         with psycopg.connect(args.dsn) as c:
+            c.execute("SET work_mem = '1GB'")  # the 10M-row sort by n stays in memory
             c.execute((SQL / "cases.sql").read_text().replace(":n_cases", str(n_cases)))
 
     def events():
