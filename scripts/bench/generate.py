@@ -39,15 +39,15 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     n_cases = args.cases or (1_000_000 if args.quick else 10_000_000)
     dbname = args.dsn.rsplit("/", 1)[1]
-    if dbname != "gridpatrol_bench":
-        sys.exit("refusing: the bench database must be named gridpatrol_bench")
+    if dbname != "gridpatrol_bench" and not dbname.startswith("gridpatrol_bench_"):
+        sys.exit("refusing: the bench database must be named gridpatrol_bench or gridpatrol_bench_<suffix>")
     admin_dsn = args.dsn.rsplit("/", 1)[0] + "/postgres"
     timings = {}
 
     def recreate():
         with psycopg.connect(admin_dsn, autocommit=True) as c:
-            c.execute("DROP DATABASE IF EXISTS gridpatrol_bench WITH (FORCE)")
-            c.execute("CREATE DATABASE gridpatrol_bench")
+            c.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            c.execute(f'CREATE DATABASE "{dbname}"')
 
     env = {**os.environ, "DATABASE_URL": args.dsn.replace("postgresql://", "postgresql+psycopg://", 1)}
 
@@ -95,7 +95,7 @@ def main(argv=None) -> dict:
         with psycopg.connect(args.dsn, autocommit=True) as c:
             c.execute("VACUUM ANALYZE")
 
-    print(f"generating gridpatrol_bench: 100000 grids, {n_cases} cases", flush=True)
+    print(f"generating {dbname}: 100000 grids, {n_cases} cases", flush=True)
     for label, fn in (("create database", recreate), ("gridpatrol db upgrade", migrate),
                       ("catalog + calendar", reference), ("admin areas + grids", areas_and_grids),
                       ("bench user", user), ("cases", cases), ("events (with triggers)", events),
