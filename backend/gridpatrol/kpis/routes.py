@@ -2,6 +2,7 @@ import csv
 import io
 
 import click
+from sqlalchemy.exc import OperationalError
 from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -113,3 +114,23 @@ def rebuild(batch):
     """Work out the KPI facts of every case again from the event log (the log keeps them current itself,
     and a change of the work calendar recounts their handling hours: this is for a repair)."""
     click.echo(f"{services.rebuild(batch)} fact rows for {services.fact_cases()} cases")
+
+
+@blp.cli.command("compact")
+@click.option("--every", type=click.FloatRange(min=0.1), help="keep folding, every this many seconds")
+def compact(every):
+    """Fold the KPI facts' change log into the daily sums that KPI reads of long periods use (scripts/run
+    keeps this running with --every; without it, reads stay right and get slower as the log grows)."""
+    import time
+
+    while True:
+        try:
+            n = services.compact()
+        except OperationalError as exc:  # the database restarting: try again at the next round
+            click.echo(f"kpis compact: {exc.__class__.__name__}: {str(exc).splitlines()[0]}", err=True)
+            services.db.session.rollback()
+            n = 0
+        if every is None:
+            click.echo(f"{n} log rows folded")
+            return
+        time.sleep(every if n < 10_000 else 0)

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from ..auth.models import User
 from ..catalog import services as catalog
-from ..core.authz import case_scope_sql, like_patterns
+from ..core.authz import EVERYWHERE, case_scope_sql, like_patterns
 from ..core.db import utcnow
 from ..core.errors import NotFound, invalid
 from ..extensions import db
@@ -91,14 +91,33 @@ f AS (SELECT * FROM kpi_case_facts(ARRAY(SELECT id FROM cand), :as_of))"""
 
 
 def rebuild(batch: int = 100_000) -> int:
-    """The kept facts of every case worked out again, `batch` cases per transaction; the rows written."""
+    """The kept facts of every case worked out again, `batch` cases per transaction, then their daily sums;
+    the fact rows written."""
     top = db.session.execute(text("SELECT coalesce(max(id), 0) FROM cases")).scalar()
     written = 0
     for lo in range(0, top + 1, batch):
+        # not logged for the daily sums: they are summed again from all the facts below
+        db.session.execute(text("SET LOCAL gridpatrol.kpi_nolog = on"))
         written += db.session.execute(text("SELECT kpi_facts_rebuild(:lo, :hi)"),
                                       {"lo": lo, "hi": lo + batch - 1}).scalar()
         db.session.commit()
+    rebuild_daily()
+    db.session.commit()
     return written
+
+
+def rebuild_daily(conn=None) -> int:
+    """Every day's sums again from the kept facts, in the deployment's time zone; the rows written."""
+    conn = conn or db.session
+    return conn.execute(text("SELECT kpi_daily_rebuild(:tz)"), {"tz": current_app.config["TIMEZONE"]}).scalar()
+
+
+def compact() -> int:
+    """Fold the facts' change log into the daily sums (readers add what is not folded, so this is for
+    speed, not for correctness); the log rows folded. 0 while another compaction runs."""
+    n = db.session.execute(text("SELECT kpi_daily_compact()")).scalar()
+    db.session.commit()
+    return n
 
 
 def fact_cases() -> int:
@@ -139,18 +158,10 @@ def source(args: dict) -> str:
 
 def kpis(user: User, group_by: str, args: dict) -> dict:
     start, to, as_of = period(args)
-    facts, params = _facts(user, group_by, source(args) == "rollup")
-    counts = ",\n".join(f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in FIGURES.items())
-    params.update({"from": start, "to": to, "as_of": as_of})
+    params = {"from": start, "to": to, "as_of": as_of}
+    daily = _daily(user, group_by, source(args) == "rollup", start, to, as_of)
     _aggregate_in_memory()
-    rows = db.session.execute(text(facts + f"""
-        SELECT key, {counts},
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY handling_hours) FILTER (WHERE in_p) AS p50,
-               percentile_cont(0.9) WITHIN GROUP (ORDER BY handling_hours) FILTER (WHERE in_p) AS p90
-        FROM facts GROUP BY key
-        HAVING count(*) FILTER (WHERE in_reports OR in_p OR rejected_in_p) > 0
-        ORDER BY key NULLS LAST
-    """), params).mappings().all()
+    rows = _kpis_daily(user, group_by, daily, params) if daily else _kpis_facts(user, group_by, args, params)
     labels = _labels(group_by, [r["key"] for r in rows if r["key"] is not None])
     out = []
     for r in rows:
@@ -161,6 +172,158 @@ def kpis(user: User, group_by: str, args: dict) -> dict:
         row["handling_hours_p90"] = round(r["p90"], 2) if r["p90"] is not None else None
         out.append(row)
     return {"group_by": group_by, "from": start, "to": to, "as_of": as_of, "source": source(args), "rows": out}
+
+
+def _kpis_facts(user: User, group_by: str, args: dict, params: dict) -> list:
+    facts, more = _facts(user, group_by, source(args) == "rollup")
+    counts = ",\n".join(f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in FIGURES.items())
+    return db.session.execute(text(facts + f"""
+        SELECT key, {counts},
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY handling_hours) FILTER (WHERE in_p) AS p50,
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY handling_hours) FILTER (WHERE in_p) AS p90
+        FROM facts GROUP BY key
+        HAVING count(*) FILTER (WHERE in_reports OR in_p OR rejected_in_p) > 0
+        ORDER BY key NULLS LAST
+    """), {**params, **more}).mappings().all()
+
+
+# ------------------------------------------------------------------ the daily sums (migration 0011)
+
+DAILY_GROUPS = ("team", "category", "street")
+DISTRICT_CODE_LENGTH = 6
+# the open cases in the handling stage that are past their deadline now (FIGURES["open_overdue"] on the
+# facts, in the form of the partial index ix_kpi_facts_open_handling)
+_OPEN_OVERDUE = """
+  SELECT {key} AS key, {period} AS period_start, count(*) AS open_overdue
+  FROM kpi_facts c
+  WHERE c.kind = :kind AND {scope} AND c.registered_at >= :from AND c.registered_at < :to
+    AND NOT c.ended AND NOT c.suspended AND c.last_dispatch_at > coalesce(c.last_return_at, '-infinity')
+    AND c.current AND c.deadline_handle < :as_of
+    AND NOT coalesce(c.last_handle_at > c.last_dispatch_at AND c.last_handle_at <= c.deadline_handle, false)
+  GROUP BY 1, 2"""
+
+
+def _daily(user: User, group_by: str, live: bool, start: datetime, to: datetime, as_of: datetime) -> dict | None:
+    """The arguments of kpi_daily_read() when the daily sums can answer: as of now, a grouping they keep,
+    a caller who sees whole districts (or everything), sums kept in this deployment's time zone, and at
+    least one whole local day in the period. Otherwise None: the facts answer."""
+    if not live or group_by not in DAILY_GROUPS:
+        return None
+    if EVERYWHERE in user.scope:
+        districts = None
+    elif all(len(code) == DISTRICT_CODE_LENGTH for code in user.scope):
+        districts = list(user.scope)
+    else:
+        return None
+    zone = current_app.config["TIMEZONE"]
+    if db.session.execute(text("SELECT tz FROM kpi_daily_state")).scalar() != zone:
+        return None
+    tz = catalog.work_calendar().tz
+    d0 = start.astimezone(tz).date()
+    if datetime.combine(d0, time(0), tzinfo=tz) < start:
+        d0 += timedelta(days=1)
+    d1 = min(to, as_of).astimezone(tz).date()
+    if d0 >= d1:
+        return None
+    return {"g": group_by, "districts": districts, "d0": d0, "d1": d1, "zone": zone}
+
+
+DAILY_SUMS = ("n_rep", "reports", "n_reg", "registered", "dispatched", "returned", "handled", "reworked", "closed",
+              "closed_on_time", "n_rej", "rejected")
+
+
+def _kpis_daily(user: User, group_by: str, daily: dict, params: dict) -> list:
+    """kpis() from the daily sums: the same rows as from the facts; the handling-hour percentiles exact
+    up to KPI_EXACT_PERCENTILE_ROWS registrations in the period, beyond that from the hours' buckets."""
+    scope_sql, scope = case_scope_sql(user.scope)
+    params = {**params, **daily, **scope, "kind": "t" if group_by == "team" else "c"}
+    sums = ", ".join(f"sum(d.{name})::bigint AS {name}" for name in DAILY_SUMS)
+    rows = db.session.execute(text(f"""
+        WITH d AS (
+          SELECT d.key, {sums}
+          FROM kpi_daily_read(:g, :districts, :d0, :d1, :from, :to, :as_of, :zone) d
+          GROUP BY d.key HAVING sum(d.n_rep) + sum(d.n_reg) + sum(d.n_rej) > 0
+        ),
+        o AS ({_OPEN_OVERDUE.format(key=GROUP_KEYS[group_by], period="NULL::timestamptz", scope=scope_sql)})
+        SELECT d.*, coalesce(o.open_overdue, 0) AS open_overdue
+        FROM d LEFT JOIN o ON o.key IS NOT DISTINCT FROM d.key
+        ORDER BY d.key NULLS LAST
+    """), params).mappings().all()
+    rows = [dict(r, p50=None, p90=None) for r in rows]
+    by_key = {r["key"]: r for r in rows}
+    if sum(r["n_reg"] for r in rows) <= current_app.config.get("KPI_EXACT_PERCENTILE_ROWS", 20_000):
+        exact = db.session.execute(text(f"""
+            SELECT {GROUP_KEYS[group_by]} AS key,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY c.handling_hours) AS p50,
+                   percentile_cont(0.9) WITHIN GROUP (ORDER BY c.handling_hours) AS p90
+            FROM kpi_facts c
+            WHERE c.kind = :kind AND {scope_sql} AND c.registered_at >= :from AND c.registered_at < :to
+            GROUP BY 1
+        """), params).mappings().all()
+        for r in exact:
+            if r["key"] in by_key:
+                by_key[r["key"]].update(p50=r["p50"], p90=r["p90"])
+    else:
+        buckets: dict = {}
+        for key, bucket, n in db.session.execute(text(
+                "SELECT key, bucket, n FROM kpi_daily_hours_read(:g, :districts, :d0, :d1, :from, :to, :zone) "
+                "WHERE n <> 0 ORDER BY key, bucket"), params):
+            buckets.setdefault(key, []).append((bucket, n))
+        for key, counts in buckets.items():
+            if key in by_key:
+                by_key[key].update(p50=percentile_of_buckets(counts, 0.5), p90=percentile_of_buckets(counts, 0.9))
+    return rows
+
+
+def _trend_daily(user: User, group_by: str, daily: dict, params: dict) -> list:
+    """trend() from the daily sums: per key and period, the same figures as from the facts."""
+    scope_sql, scope = case_scope_sql(user.scope)
+    params = {**params, **daily, **scope, "kind": "t" if group_by == "team" else "c"}
+    sums = ", ".join(f"sum(d.{name})::bigint AS {name}" for name in DAILY_SUMS)
+    period = "date_trunc(:interval, {day}) AT TIME ZONE :tz"
+    return db.session.execute(text(f"""
+        WITH d AS (
+          SELECT d.key, {period.format(day="d.day::timestamp")} AS period_start, {sums}
+          FROM kpi_daily_read(:g, :districts, :d0, :d1, :from, :to, :as_of, :zone) d
+          GROUP BY 1, 2 HAVING sum(d.n_rep) + sum(d.n_reg) + sum(d.n_rej) > 0
+        ),
+        o AS ({_OPEN_OVERDUE.format(key=GROUP_KEYS[group_by], scope=scope_sql,
+                                   period=period.format(day="(c.registered_at AT TIME ZONE :tz)"))})
+        SELECT d.*, coalesce(o.open_overdue, 0) AS open_overdue
+        FROM d LEFT JOIN o ON o.key IS NOT DISTINCT FROM d.key AND o.period_start = d.period_start
+    """), params).mappings().all()
+
+
+def hours_bucket_bounds(bucket: int) -> tuple[float, float]:
+    """[low, high) hours of a bucket of kpi_hours_bucket(): a tenth of an hour up to a day, an hour up to
+    10 days, 10 hours beyond."""
+    if bucket < 240:
+        return bucket / 10, (bucket + 1) / 10
+    if bucket < 456:
+        return 24 + (bucket - 240), 25 + (bucket - 240)
+    return 240 + 10 * (bucket - 456), 250 + 10 * (bucket - 456)
+
+
+def percentile_of_buckets(counts: list[tuple[int, int]], p: float) -> float | None:
+    """percentile_cont(p) of values known by bucket (ascending (bucket, count)), each bucket's values taken
+    as spread evenly over it: within one bucket's width of the exact figure."""
+    n = sum(k for _, k in counts)
+    if n <= 0:
+        return None
+
+    def value(i):  # the i-th smallest value (from 0)
+        seen = 0
+        for bucket, k in counts:
+            if i < seen + k:
+                low, high = hours_bucket_bounds(bucket)
+                return low + (i - seen + 0.5) / k * (high - low)
+            seen += k
+        return hours_bucket_bounds(counts[-1][0])[1]
+
+    pos = p * (n - 1)
+    i = int(pos)
+    lower = value(i)
+    return lower if i + 1 >= n else lower + (pos - i) * (value(i + 1) - lower)
 
 
 def rates(r: dict) -> dict:
@@ -249,17 +412,21 @@ def trend(user: User, group_by: str, interval: str, args: dict) -> dict:
     as_of = args.get("as_of") or utcnow()
     starts, end = periods({**args, "as_of": as_of}, interval)
     tz = catalog.work_calendar().tz
-    facts, params = _facts(user, group_by, source(args) == "rollup")
-    params.update({"from": starts[0], "to": end, "as_of": as_of, "interval": interval, "tz": tz.key})
-    counts = ",\n".join(f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in FIGURES.items())
+    params = {"from": starts[0], "to": end, "as_of": as_of, "interval": interval, "tz": tz.key}
+    daily = _daily(user, group_by, source(args) == "rollup", starts[0], end, as_of)
     _aggregate_in_memory()
-    rows = db.session.execute(text(facts + f"""
-        SELECT key, CASE WHEN in_p THEN date_trunc(:interval, registered_at AT TIME ZONE :tz) AT TIME ZONE :tz END
-                    AS period_start,
-               {counts}
-        FROM facts WHERE in_reports OR in_p OR rejected_in_p
-        GROUP BY 1, 2
-    """), params).mappings().all()
+    if daily:
+        rows = _trend_daily(user, group_by, daily, params)
+    else:
+        facts, more = _facts(user, group_by, source(args) == "rollup")
+        counts = ",\n".join(f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in FIGURES.items())
+        rows = db.session.execute(text(facts + f"""
+            SELECT key, CASE WHEN in_p THEN date_trunc(:interval, registered_at AT TIME ZONE :tz) AT TIME ZONE :tz END
+                        AS period_start,
+                   {counts}
+            FROM facts WHERE in_reports OR in_p OR rejected_in_p
+            GROUP BY 1, 2
+        """), {**params, **more}).mappings().all()
     keys = sorted({r["key"] for r in rows}, key=lambda k: (k is None, k))
     found = {(r["key"], r["period_start"]): r for r in rows if r["period_start"] is not None}
     labels = _labels(group_by, [k for k in keys if k is not None])

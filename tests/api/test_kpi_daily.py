@@ -1,0 +1,322 @@
+"""The KPIs' daily sums (migration 0011): as of now, KPIs by team, category and street over whole local
+days come from `kpi_daily` plus the facts' change log not folded in yet, and the partial days at the ends
+of a period from the facts. They must give exactly the rows worked out from the event log (`as_of`),
+whatever has been folded, for any period; the handling-hour percentiles exactly up to
+KPI_EXACT_PERCENTILE_ROWS registrations, and within one bucket beyond.
+
+The district of this module holds 210 cases written straight into the tables over the 50 days before
+now (the event log through its own hash-chain trigger, the facts through their own trigger, as the
+bench's generator does), along seven paths of the closed loop.
+"""
+import json
+import random
+import uuid
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import text
+
+from helpers import PASSWORD, Api, block_geojson
+
+CODE = "950001"
+DAILY_GROUPS = ("team", "category", "street")
+# (action, from, to, hours after the previous step, acting team: T, U or None, dispatched to)
+PATHS = {
+    "reported": [],
+    "rejected": [("reject", "reported", "rejected", 20, None, None)],
+    "closed": [("register", "reported", "registered", 3, None, None),
+               ("dispatch", "registered", "dispatched", 2, None, "T"),
+               ("handle", "dispatched", "handled", 30, "T", None),
+               ("verify_pass", "handled", "closed", 26, None, None)],
+    "rework": [("register", "reported", "registered", 1, None, None),
+               ("dispatch", "registered", "dispatched", 5, None, "T"),
+               ("handle", "dispatched", "handled", 9, "T", None),
+               ("verify_fail", "handled", "dispatched", 4, None, None),
+               ("handle", "dispatched", "handled", 50, "T", None),
+               ("verify_pass", "handled", "closed", 2, None, None)],
+    "returned": [("register", "reported", "registered", 12, None, None),
+                 ("dispatch", "registered", "dispatched", 1, None, "T"),
+                 ("return", "dispatched", "registered", 7, "T", None),
+                 ("dispatch", "registered", "dispatched", 1, None, "U"),
+                 ("handle", "dispatched", "handled", 70, "U", None)],
+    "overdue": [("register", "reported", "registered", 2, None, None),
+                ("dispatch", "registered", "dispatched", 1, None, "U")],
+    "suspended": [("register", "reported", "registered", 2, None, None),
+                  ("dispatch", "registered", "dispatched", 1, None, "U"),
+                  ("suspend", "dispatched", "suspended", 6, None, None)],
+}
+
+
+def _sign_in(app, client, roles, scope):
+    from gridpatrol.auth import services as auth
+    from gridpatrol.extensions import db
+    name = f"daily_{uuid.uuid4().hex[:8]}"
+    with app.app_context():
+        user = auth.create_user(username=name, password=PASSWORD, display_name=name, roles=roles, scope=scope,
+                                team_ids=[], grid_codes=[])
+        db.session.commit()
+        user_id = user.id
+    r = client.post("/api/v1/auth/token", json={"username": name, "password": PASSWORD})
+    assert r.status_code == 200, r.get_json()
+    api = Api(client, r.get_json()["access_token"], r.get_json()["user"])
+    api.id = user_id
+    return api
+
+
+def _write_case(db, rnd, now, teams, reporter, grids, path):
+    """One case along `path`, its last event 0.2 to 48 days ago, its events in order through the log's trigger."""
+    steps = PATHS[path]
+    gaps = [timedelta(hours=step[3] * rnd.uniform(0.5, 1.5)) for step in steps]
+    at = now - timedelta(days=rnd.uniform(0.2, 48)) - sum(gaps, timedelta())  # every event in the past
+    moments, t = [], at
+    for gap in gaps:
+        t += gap
+        moments.append(t)
+    status = steps[-1][2] if steps else "reported"
+    lead = next((teams[s[5]] for s in reversed(steps) if s[5]), None)
+    grid = rnd.choice(grids)
+    dispatched = [m for s, m in zip(steps, moments) if s[0] == "dispatch"]
+    deadline = dispatched[-1] + timedelta(days=rnd.choice([1, 4])) if dispatched else None
+    case_id = db.session.execute(text("""
+        INSERT INTO cases (number, status, category_code, urgency, description, location, accuracy_m, grid_code,
+                           district_code, street_code, community_code, source, reporter_id, observed_at,
+                           reported_at, version, updated_at, lead_team_id, deadline_handle, suspended_from)
+        VALUES ('D' || lpad(nextval('case_number_seq')::text, 12, '0'), :status, :category, 'B', 'daily sums',
+                ST_SetSRID(ST_MakePoint(70.0005, 29.9995), 4326), 5, :grid, :district, :street, :community,
+                'inspector', :reporter, :at, :at, 1, :at, :lead, :deadline, :suspended_from)
+        RETURNING id
+    """), {"status": status, "category": rnd.choice(["0701", "0101"]), "grid": grid, "district": grid[:6], "street": grid[:9],
+           "community": grid[:12], "reporter": reporter,
+           "at": at, "lead": lead, "deadline": deadline,
+           "suspended_from": "dispatched" if status == "suspended" else None}).scalar()
+    events = [(at, None, "report", None, "reported", {"category_code": "0701"})]
+    for step, moment in zip(steps, moments):
+        action, before, after, _, acting, to = step
+        events.append((moment, teams[acting] if acting else None, action, before, after,
+                       {"team_id": teams[to]} if to else {}))
+    for moment, team, action, before, after, payload in events:
+        db.session.execute(text("""
+            INSERT INTO case_events (case_id, at, actor_id, team_id, action, from_status, to_status, payload)
+            VALUES (:case, :at, :actor, :team, :action, :before, :after, CAST(:payload AS jsonb))
+        """), {"case": case_id, "at": moment, "actor": reporter, "team": team, "action": action, "before": before,
+               "after": after, "payload": json.dumps(payload)})
+    return case_id
+
+
+@pytest.fixture(scope="module")
+def world(app):
+    from gridpatrol.extensions import db
+    from gridpatrol.grids import importer
+    from gridpatrol.teams.models import Team
+
+    client = app.test_client()
+    with app.app_context():
+        result = importer.import_grids(json.dumps(block_geojson(CODE, 70.0, 30.0, 3, 0.001)).encode(), "daily.geojson")
+        assert result.created == 9
+        teams = {}
+        for name in ("T", "U"):
+            team = Team(name=f"daily team {name} {uuid.uuid4().hex[:6]}", kind="enforcement", agencies=["城管"],
+                        area_codes=[CODE], grid_codes=[], category_codes=["0701", "0101"])
+            db.session.add(team)
+            db.session.flush()
+            teams[name] = team.id
+        db.session.commit()
+    supervisor = _sign_in(app, client, ["supervisor"], [CODE])
+    street = _sign_in(app, client, ["supervisor"], [CODE + "001"])
+    city = _sign_in(app, client, ["supervisor"], ["*"])
+    grids = [f"{CODE}001001{i:03d}" for i in range(1, 10)]
+    rnd = random.Random(20261126)
+    now = datetime.now(timezone.utc)
+    cases = {}
+    with app.app_context():
+        for i in range(210):
+            path = list(PATHS)[i % len(PATHS)]
+            cases.setdefault(path, []).append(_write_case(db, rnd, now, teams, supervisor.id, grids, path))
+        db.session.commit()  # the facts' trigger works each case's facts out here, and logs them
+    return {"teams": teams, "cases": cases, "supervisor": supervisor, "street": street, "city": city}
+
+
+def _get(api, path, **query):
+    r = api.get(f"{path}?{urlencode(query)}")
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
+def _sql(app, statement, **params):
+    from gridpatrol.extensions import db
+    with app.app_context():
+        out = db.session.execute(text(statement), params)
+        rows = out.all() if out.returns_rows else None
+        db.session.commit()
+        return rows
+
+
+def _periods():
+    now = datetime.now(timezone.utc)
+    return [{}, {"from": (now - timedelta(days=45, hours=7)).isoformat(),
+                 "to": (now - timedelta(days=3, hours=2)).isoformat()},
+            {"from": (now - timedelta(days=20)).isoformat(), "to": (now - timedelta(days=18, hours=13)).isoformat()},
+            {"from": (now - timedelta(days=60)).isoformat()}]
+
+
+def _same_both_ways(api, group_by, period):
+    kept = _get(api, "/api/v1/kpis", group_by=group_by, **period)
+    raw = _get(api, "/api/v1/kpis", group_by=group_by, as_of=kept["as_of"], **period)
+    assert (kept["source"], raw["source"]) == ("rollup", "events")
+    assert kept["rows"] == raw["rows"], (group_by, period)
+    return kept
+
+
+def _same_trend(api, group_by, interval):
+    query = {"group_by": group_by, "interval": interval,
+             "from": (datetime.now(timezone.utc) - timedelta(days=55)).isoformat()}
+    kept = _get(api, "/api/v1/kpis/trend", **query)
+    raw = _get(api, "/api/v1/kpis/trend", as_of=kept["as_of"], **query)
+    assert kept["series"] == raw["series"], (group_by, interval)
+    return kept
+
+
+def _compact(app):
+    result = app.test_cli_runner().invoke(args=["kpis", "compact"])
+    assert result.exit_code == 0, result.output
+    return int(result.output.split()[0])
+
+
+def _log_rows(app):
+    return _sql(app, "SELECT count(*) FROM kpi_facts_log WHERE district_code = :d", d=CODE)[0][0]
+
+
+def _daily_rows(app):
+    return _sql(app, "SELECT count(*) FROM kpi_daily WHERE district_code = :d", d=CODE)[0][0]
+
+
+def test_the_daily_path_gives_the_event_logs_rows_before_and_after_folding(app, world):
+    sup = world["supervisor"]
+    logged = _log_rows(app)
+    assert logged >= 420  # written, not folded yet: read from the log
+    for group_by in DAILY_GROUPS:
+        for period in _periods():
+            _same_both_ways(sup, group_by, period)
+    assert _compact(app) >= logged  # folded (with whatever else was logged)
+    assert (_log_rows(app), _daily_rows(app) > 0) == (0, True)
+    for group_by in DAILY_GROUPS:
+        for period in _periods():
+            body = _same_both_ways(sup, group_by, period)
+            if not period:
+                assert sum(r["registered"] for r in body["rows"]) > 50
+    # the figures are the district's: seven paths, 30 cases each
+    rows = _get(sup, "/api/v1/kpis", group_by="street", **{"from": _periods()[3]["from"]})["rows"]
+    assert [(r["key"], r["reports"], r["rejected"]) for r in rows] == [(CODE + "001", 210, 30)]
+
+
+def test_the_trend_is_the_same_from_the_daily_sums(app, world):
+    _compact(app)
+    for group_by in DAILY_GROUPS:
+        for interval in ("week", "month"):
+            kept = _same_trend(world["supervisor"], group_by, interval)
+            assert sum(p["registered"] for s in kept["series"] for p in s["points"]) == 150
+
+
+def test_events_after_folding_count_at_once(app, world):
+    from gridpatrol.extensions import db
+    _compact(app)
+    sup = world["supervisor"]
+    before = {r["key"]: r for r in _same_both_ways(sup, "team", {"from": _periods()[3]["from"]})["rows"]}
+    u = str(world["teams"]["U"])
+    # three of U's handled cases closed now, one reported case rejected now: the old facts leave, the new come
+    with app.app_context():
+        for case_id in world["cases"]["returned"][:3]:
+            db.session.execute(text("""
+                INSERT INTO case_events (case_id, at, actor_id, action, from_status, to_status, payload)
+                VALUES (:c, now(), :a, 'verify_pass', 'handled', 'closed', '{}')"""), {"c": case_id, "a": sup.id})
+            db.session.execute(text("UPDATE cases SET status = 'closed' WHERE id = :c"), {"c": case_id})
+        db.session.execute(text("""
+            INSERT INTO case_events (case_id, at, actor_id, action, from_status, to_status, payload)
+            VALUES (:c, now(), :a, 'reject', 'reported', 'rejected', '{}')"""),
+            {"c": world["cases"]["reported"][0], "a": sup.id})
+        db.session.commit()
+    assert _log_rows(app) > 0
+    for group_by in DAILY_GROUPS:
+        for period in _periods():
+            _same_both_ways(sup, group_by, period)
+    after = {r["key"]: r for r in _same_both_ways(sup, "team", {"from": _periods()[3]["from"]})["rows"]}
+    assert after[u]["closed"] == before[u]["closed"] + 3
+    assert after[None]["rejected"] == before[None]["rejected"] + 1
+    _compact(app)
+    assert _same_both_ways(sup, "team", {"from": _periods()[3]["from"]})["rows"] == list(after.values())
+
+
+def test_the_city_and_a_street_see_the_same_as_the_event_log(app, world):
+    _compact(app)
+    for api in (world["city"], world["street"]):
+        for group_by in DAILY_GROUPS:
+            for period in _periods()[:2]:
+                _same_both_ways(api, group_by, period)
+    street = _get(world["street"], "/api/v1/kpis", group_by="category", **{"from": _periods()[3]["from"]})
+    assert sum(r["reports"] for r in street["rows"]) == 210  # the whole district is this one street
+
+
+def test_reads_use_the_daily_sums_and_rebuild_mends_them(app, world):
+    sup = world["supervisor"]
+    period = {"from": _periods()[3]["from"]}
+    _compact(app)
+    right = _same_both_ways(sup, "category", period)["rows"]
+    _sql(app, "UPDATE kpi_daily SET registered = registered + 1000 WHERE district_code = :d", d=CODE)
+    spoiled = _get(sup, "/api/v1/kpis", group_by="category", **period)["rows"]
+    # every day row of the period's whole days (after the local day `from` falls in, before today) was read
+    days = _sql(app, "SELECT count(*) FROM kpi_daily WHERE district_code = :d AND group_by = 'category' "
+                     "AND day > (CAST(:f AS timestamptz) AT TIME ZONE :tz)::date "
+                     "AND day < (now() AT TIME ZONE :tz)::date", d=CODE, f=period["from"],
+                tz=app.config["TIMEZONE"])[0][0]
+    assert days > 30
+    assert sum(r["registered"] for r in spoiled) == sum(r["registered"] for r in right) + 1000 * days
+    result = app.test_cli_runner().invoke(args=["kpis", "rebuild", "--batch", "100000"])
+    assert result.exit_code == 0, result.output
+    assert _same_both_ways(sup, "category", period)["rows"] == right
+
+
+def test_sums_kept_in_another_time_zone_are_not_read(app, world):
+    sup = world["supervisor"]
+    _compact(app)
+    _sql(app, "UPDATE kpi_daily SET registered = registered + 1000 WHERE district_code = :d", d=CODE)
+    _sql(app, "UPDATE kpi_daily_state SET tz = 'UTC'")
+    try:
+        for group_by in DAILY_GROUPS:
+            _same_both_ways(sup, group_by, {})  # from the facts: the spoiled sums are not read
+    finally:
+        result = app.test_cli_runner().invoke(args=["kpis", "rebuild"])
+        assert result.exit_code == 0, result.output
+    assert _sql(app, "SELECT tz FROM kpi_daily_state")[0][0] == app.config["TIMEZONE"]
+
+
+def test_percentiles_beyond_the_exact_limit_are_within_a_bucket(app, world):
+    from gridpatrol.kpis.services import hours_bucket_bounds, percentile_of_buckets
+    sup = world["supervisor"]
+    _compact(app)
+    exact = {}
+    for group_by in DAILY_GROUPS:
+        exact[group_by] = _same_both_ways(sup, group_by, {"from": _periods()[3]["from"]})["rows"]
+    app.config["KPI_EXACT_PERCENTILE_ROWS"] = 0
+    try:
+        checked = 0
+        for group_by in DAILY_GROUPS:
+            binned = _get(sup, "/api/v1/kpis", group_by=group_by, **{"from": _periods()[3]["from"]})["rows"]
+            assert [{k: v for k, v in r.items() if not k.startswith("handling")} for r in binned] == \
+                [{k: v for k, v in r.items() if not k.startswith("handling")} for r in exact[group_by]]
+            for b, e in zip(binned, exact[group_by]):
+                for name in ("handling_hours_p50", "handling_hours_p90"):
+                    assert (b[name] is None) == (e[name] is None)
+                    if e[name] is not None:
+                        width = 0.1 if e[name] < 24 else 1 if e[name] < 240 else 10
+                        assert abs(b[name] - e[name]) <= width + 0.01, (group_by, b["key"], name, b[name], e[name])
+                        checked += 1
+        assert checked >= 8
+    finally:
+        app.config.pop("KPI_EXACT_PERCENTILE_ROWS")
+    # the buckets themselves: percentile_cont of evenly spread values, and the bounds of each bucket
+    assert hours_bucket_bounds(0) == (0, 0.1) and hours_bucket_bounds(240) == (24, 25)
+    assert hours_bucket_bounds(456) == (240, 250)
+    assert percentile_of_buckets([(10, 1), (20, 1)], 0.5) == pytest.approx((1.05 + 2.05) / 2)
+    assert percentile_of_buckets([(10, 4)], 0.5) == pytest.approx(1.05)
+    assert percentile_of_buckets([], 0.5) is None
