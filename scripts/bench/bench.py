@@ -90,7 +90,8 @@ def wrk(name: str, script: str, seconds: int, env: dict) -> dict:
 
 
 class Server:
-    """`gridpatrol serve` on the bench database, with the workers config scripts/run uses."""
+    """`gridpatrol serve` on the bench database, with the workers config scripts/run uses, and the KPI
+    compaction beside it."""
 
     def __enter__(self):
         env = {**os.environ, "DATABASE_URL": DSN.replace("postgresql://", "postgresql+psycopg://", 1)}
@@ -99,6 +100,9 @@ class Server:
                                       "--workers", str(WORKERS), "--threads", str(THREADS)],
                                      env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
+        # as scripts/run: the KPI facts' change log folded into the daily sums every 5 s
+        self.compactor = subprocess.Popen(["gridpatrol", "kpis", "compact", "--every", "5"], env=env, cwd=ROOT,
+                                          stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         for _ in range(120):
             try:
                 if self.request("GET", "/healthz")[0] == 200:
@@ -109,8 +113,9 @@ class Server:
         raise RuntimeError(f"gridpatrol serve did not come up; see {self.log.name}")
 
     def __exit__(self, *exc):
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(30)
+        for proc in (self.proc, self.compactor):
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
         self.log.close()
 
     @staticmethod

@@ -251,7 +251,7 @@ def _kpis_daily(user: User, group_by: str, daily: dict, params: dict) -> list:
     """), params).mappings().all()
     rows = [dict(r, p50=None, p90=None) for r in rows]
     by_key = {r["key"]: r for r in rows}
-    if sum(r["n_reg"] for r in rows) <= current_app.config.get("KPI_EXACT_PERCENTILE_ROWS", 20_000):
+    if sum(r["n_reg"] for r in rows) <= current_app.config.get("KPI_EXACT_PERCENTILE_ROWS", 5_000):
         exact = db.session.execute(text(f"""
             SELECT {GROUP_KEYS[group_by]} AS key,
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY c.handling_hours) AS p50,

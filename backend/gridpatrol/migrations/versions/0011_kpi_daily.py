@@ -121,7 +121,6 @@ FIGURE_SUMS = [
 ]
 SUMS = ", ".join(f"coalesce(sum(s.sign) FILTER (WHERE {cond}), 0)::bigint AS {name}" for name, cond in FIGURE_SUMS)
 COLUMNS = ", ".join(f"{name} bigint" for name, _ in FIGURE_SUMS)
-SUMMED = ", ".join(f"sum({name})::bigint" for name, _ in FIGURE_SUMS)
 
 ADD = """
 CREATE FUNCTION kpi_daily_add(src regclass, zone text) RETURNS void LANGUAGE plpgsql AS $$
@@ -163,13 +162,12 @@ BEGIN
   RETURN n;
 END $$;
 
--- The figures of grouping `g` per key and local day over a period [p_from, p_to), as of p_as_of (now,
--- for the rollup): the whole days [d0, d1) from the sums plus the log not folded yet, the partial days
--- at either end from the facts themselves. `districts` NULL: everywhere.
+-- The figures of grouping `g` over a period [p_from, p_to), as of p_as_of (now, for the rollup), in rows
+-- of a key and a local day for the caller to sum: the whole days [d0, d1) from the sums plus the log
+-- not folded yet, the partial days at either end from the facts themselves. `districts` NULL: everywhere.
 CREATE FUNCTION kpi_daily_read(g text, districts text[], d0 date, d1 date, p_from timestamptz, p_to timestamptz,
                                p_as_of timestamptz, zone text)
 RETURNS TABLE (key text, day date, {columns}) LANGUAGE sql STABLE AS $$
-  SELECT key, day, {summed} FROM (
     SELECT d.key, d.day, {plain} FROM kpi_daily d
     WHERE d.group_by = g AND d.day >= d0 AND d.day < d1
       AND (districts IS NULL OR d.district_code = ANY(districts))
@@ -195,8 +193,6 @@ RETURNS TABLE (key text, day date, {columns}) LANGUAGE sql STABLE AS $$
            OR (a.at >= (d1::timestamp AT TIME ZONE zone) AND a.at < p_to))
       AND (a.anchor <> 'p' OR a.at <= p_as_of)
     GROUP BY 1, 2
-  ) parts
-  GROUP BY key, day
 $$;
 
 -- the handling hours of the facts of grouping `g` registered in [p_from, p_to), counted per key and
@@ -235,7 +231,7 @@ def upgrade():
     add = ", ".join(f"{name} = kpi_daily.{name} + EXCLUDED.{name}" for name, _ in FIGURE_SUMS)
     plain = ", ".join(name for name, _ in FIGURE_SUMS)
     op.execute(ADD.replace("{sums}", SUMS).replace("{lateral}", LATERAL).replace("{groups}", GROUPS)
-               .replace("{add}", add).replace("{columns}", COLUMNS).replace("{summed}", SUMMED)
+               .replace("{add}", add).replace("{columns}", COLUMNS)
                .replace("{plain}", plain))
     rebuild_daily(op.get_bind())
 
