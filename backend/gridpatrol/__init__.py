@@ -30,6 +30,10 @@ def create_app(config: dict | None = None) -> Flask:
     from . import models  # noqa: F401  (every table on the metadata, for Alembic)
 
     db.init_app(app)
+    from .core.db import watch_connections
+    with app.app_context():
+        for engine in db.engines.values():
+            watch_connections(engine)
     compress.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {

@@ -1,9 +1,13 @@
 """Database helpers shared by the modules."""
 import contextvars
+import select
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, func
+import psycopg
+from psycopg import pq
+from sqlalchemy import DateTime, event, func
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import mapped_column
 
 
@@ -38,3 +42,62 @@ def check_subset(column: str, values) -> str:
     """SQL for a CHECK that a text[] column holds only `values`."""
     quoted = ", ".join(f"'{v}'" for v in values)
     return f"{column} <@ ARRAY[{quoted}]::text[]"
+
+
+# ---------------------------------------------------------------- pooled connections
+
+class KeepPreparedConnection(psycopg.Connection):
+    """psycopg's connection, keeping its prepared statements across a plain ROLLBACK.
+
+    psycopg prepares a statement on a connection once it has run there 5 times, and forgets every
+    prepared statement at ROLLBACK (the transaction might have created what they name). Every read
+    request ends with a rollback, so its statements were parsed and planned anew each time. The
+    application's connections change no schema (its role may not), so after the rollback of a
+    healthy transaction the statements stay valid, and PostgreSQL re-plans them by itself when a
+    migration elsewhere changes a table. A failed transaction still clears them as psycopg does:
+    that also cures a statement a migration made stale ("cached plan must not change result type")
+    after one failed request."""
+
+    def rollback(self) -> None:
+        if self.pgconn.transaction_status != pq.TransactionStatus.INTRANS:
+            return super().rollback()
+        kept, self._prepared = self._prepared, type(self._prepared)()
+        try:
+            super().rollback()
+        finally:
+            self._prepared = kept
+
+
+def hung_up(dbapi_connection) -> bool:
+    """Has the server closed this idle pooled connection (a restart, pg_terminate_backend, an idle
+    timeout)? A server sends nothing to an idle connection except its last words before it goes,
+    so a quiet socket needs no round trip; one with something waiting is pinged to be sure."""
+    pgconn = dbapi_connection.pgconn
+    if dbapi_connection.closed or dbapi_connection.broken or pgconn.status != pq.ConnStatus.OK:
+        return True
+    try:
+        waiting = select.poll()  # poll, not select: select fails on descriptors past 1023
+        waiting.register(pgconn.socket, select.POLLIN)
+        if not waiting.poll(0):
+            return False
+        pgconn.consume_input()
+        dbapi_connection.execute(";")
+    except (psycopg.Error, OSError, ValueError):
+        return True
+    return False
+
+
+def watch_connections(engine) -> None:
+    """Pooled connections for serving: psycopg connections that keep their prepared statements,
+    and a dead pooled connection replaced at checkout (instead of `pool_pre_ping`, which costs a
+    round trip on every checkout). A connection that dies after its checkout fails that request
+    with 503 (core.api.database_problem) and the pool replaces every older connection."""
+
+    @event.listens_for(engine, "do_connect")
+    def connect(dialect, record, cargs, cparams):
+        return KeepPreparedConnection.connect(*cargs, **cparams)
+
+    @event.listens_for(engine, "checkout")
+    def checkout(dbapi_connection, record, proxy):
+        if hung_up(dbapi_connection):
+            raise DisconnectionError("the database closed this connection")
