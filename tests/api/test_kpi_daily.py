@@ -165,6 +165,7 @@ def _same_both_ways(api, group_by, period):
     raw = _get(api, "/api/v1/kpis", group_by=group_by, as_of=kept["as_of"], **period)
     assert (kept["source"], raw["source"]) == ("rollup", "events")
     assert kept["rows"] == raw["rows"], (group_by, period)
+    assert (kept["percentiles"], raw["percentiles"]) == ("exact", "exact")
     return kept
 
 
@@ -297,11 +298,13 @@ def test_percentiles_beyond_the_exact_limit_are_within_a_bucket(app, world):
     exact = {}
     for group_by in DAILY_GROUPS:
         exact[group_by] = _same_both_ways(sup, group_by, {"from": _periods()[3]["from"]})["rows"]
-    app.config["KPI_EXACT_PERCENTILE_ROWS"] = 0
+    limit, app.config["KPI_EXACT_PERCENTILE_ROWS"] = app.config["KPI_EXACT_PERCENTILE_ROWS"], 0
     try:
         checked = 0
         for group_by in DAILY_GROUPS:
-            binned = _get(sup, "/api/v1/kpis", group_by=group_by, **{"from": _periods()[3]["from"]})["rows"]
+            body = _get(sup, "/api/v1/kpis", group_by=group_by, **{"from": _periods()[3]["from"]})
+            assert body["percentiles"] == "buckets"
+            binned = body["rows"]
             assert [{k: v for k, v in r.items() if not k.startswith("handling")} for r in binned] == \
                 [{k: v for k, v in r.items() if not k.startswith("handling")} for r in exact[group_by]]
             for b, e in zip(binned, exact[group_by]):
@@ -313,7 +316,7 @@ def test_percentiles_beyond_the_exact_limit_are_within_a_bucket(app, world):
                         checked += 1
         assert checked >= 8
     finally:
-        app.config.pop("KPI_EXACT_PERCENTILE_ROWS")
+        app.config["KPI_EXACT_PERCENTILE_ROWS"] = limit
     # the buckets themselves: percentile_cont of evenly spread values, and the bounds of each bucket
     assert hours_bucket_bounds(0) == (0, 0.1) and hours_bucket_bounds(240) == (24, 25)
     assert hours_bucket_bounds(456) == (240, 250)

@@ -40,6 +40,10 @@ class KpiOut(Schema):
     as_of = AwareDateTime()
     source = fields.String(metadata={"description": "`rollup`: as of now, from the facts the event log keeps "
                                                    "current; `events`: worked out from the event log as of `as_of`"})
+    percentiles = fields.String(metadata={"description": "`exact`: handling_hours_p50/p90 from every case's hours; "
+                                                        "`buckets`: from the daily sums' buckets (more registrations "
+                                                        "than KPI_EXACT_PERCENTILE_ROWS), within 0.1 h under a day, "
+                                                        "1 h under 10 days, 10 h beyond"})
     rows = fields.List(fields.Nested(KpiRow))
 
 

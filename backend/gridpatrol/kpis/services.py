@@ -162,6 +162,7 @@ def kpis(user: User, group_by: str, args: dict) -> dict:
     daily = _daily(user, group_by, source(args) == "rollup", start, to, as_of)
     _aggregate_in_memory()
     rows = _kpis_daily(user, group_by, daily, params) if daily else _kpis_facts(user, group_by, args, params)
+    binned = any(r.get("binned") for r in rows)
     labels = _labels(group_by, [r["key"] for r in rows if r["key"] is not None])
     out = []
     for r in rows:
@@ -171,7 +172,8 @@ def kpis(user: User, group_by: str, args: dict) -> dict:
         row["handling_hours_p50"] = round(r["p50"], 2) if r["p50"] is not None else None
         row["handling_hours_p90"] = round(r["p90"], 2) if r["p90"] is not None else None
         out.append(row)
-    return {"group_by": group_by, "from": start, "to": to, "as_of": as_of, "source": source(args), "rows": out}
+    return {"group_by": group_by, "from": start, "to": to, "as_of": as_of, "source": source(args),
+            "percentiles": "buckets" if binned else "exact", "rows": out}
 
 
 def _kpis_facts(user: User, group_by: str, args: dict, params: dict) -> list:
@@ -249,9 +251,10 @@ def _kpis_daily(user: User, group_by: str, daily: dict, params: dict) -> list:
         FROM d LEFT JOIN o ON o.key IS NOT DISTINCT FROM d.key
         ORDER BY d.key NULLS LAST
     """), params).mappings().all()
-    rows = [dict(r, p50=None, p90=None) for r in rows]
+    binned = sum(r["n_reg"] for r in rows) > current_app.config["KPI_EXACT_PERCENTILE_ROWS"]
+    rows = [dict(r, p50=None, p90=None, binned=binned) for r in rows]
     by_key = {r["key"]: r for r in rows}
-    if sum(r["n_reg"] for r in rows) <= current_app.config.get("KPI_EXACT_PERCENTILE_ROWS", 5_000):
+    if not binned:
         exact = db.session.execute(text(f"""
             SELECT {GROUP_KEYS[group_by]} AS key,
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY c.handling_hours) AS p50,
