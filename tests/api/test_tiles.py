@@ -1,5 +1,6 @@
 """Vector tiles of the map (ST_AsMVT): grids with their case counts under the map's filters, square
-bins when zoomed out, case points and clusters; scope, errors, ETag; and the map's lookups.
+bins when zoomed out, case points and clusters; scope, errors, ETag; the grids kept per tile
+(grid_tile_cache) and their invalidation; and the map's lookups.
 
 The tiles are read back with a small Mapbox Vector Tile decoder below (protocol buffers by hand),
 so the test checks what a client gets: layers, properties and where the geometry lands.
@@ -422,3 +423,221 @@ def test_the_demo_district_at_the_zoom_a_desk_map_opens(make_user):
     for z, x, y in tiles_over(bbox, 14):
         codes.update(code_of(f) for f in decode(get_tile(user, "grids", z, x, y).get_data()).get("grids", []))
     assert len(codes) == extent["grids"] >= 2002
+
+
+# ------------------------------------------------------------------ the kept grid tiles (grid_tile_cache)
+
+def _scalar(app, statement, **params):
+    from gridpatrol.extensions import db
+    with app.app_context():
+        value = db.session.execute(text(statement), params).scalar()
+        db.session.rollback()
+        return value
+
+
+def _kept(app, z, x, y):
+    """The kept tile's grid codes (None when the tile is not kept at the current version of the grids)."""
+    return _scalar(app, "SELECT k.codes FROM grid_tile_cache k WHERE (k.z, k.x, k.y) = (:z, :x, :y)"
+                        " AND k.version = (SELECT version FROM grid_tile_state)", z=z, x=x, y=y)
+
+
+def _import(api, features, name="change.geojson"):
+    import io
+    import json
+    doc = {"type": "FeatureCollection", "features": features}
+    r = api.post("/api/v1/grids/import", data={"file": (io.BytesIO(json.dumps(doc).encode()), name)},
+                 content_type="multipart/form-data")
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
+def _square(code, name, lon, lat, d):
+    ring = [[lon - d / 2, lat - d / 2], [lon + d / 2, lat - d / 2], [lon + d / 2, lat + d / 2],
+            [lon - d / 2, lat + d / 2], [lon - d / 2, lat - d / 2]]
+    return {"type": "Feature", "properties": {"code": code, "name": name},
+            "geometry": {"type": "Polygon", "coordinates": [ring]}}
+
+
+def _block_features(district):
+    """The district fixture's own block, coordinate for coordinate (see conftest.district)."""
+    from helpers import block_geojson
+    n = int(district["code"][2:])
+    return block_geojson(district["code"], 100.0 + n * 0.01, 30.0, 3, district["d"])["features"]
+
+
+def _features(api, z, x, y):
+    return {code_of(f): f for f in decode(get_tile(api, "grids", z, x, y).get_data()).get("grids", [])}
+
+
+def test_a_kept_grid_tile_is_the_tile_cut_afresh(app, map_world, monkeypatch):
+    from gridpatrol.maps import services
+    world, g = map_world, map_world["district"]["grids"]
+    api = world["supervisor"]
+    kept = {}
+    for z in (13, 14, 15, 16):
+        for tile in tiles_over(district_bbox(world["district"]), z):
+            kept[tile] = get_tile(api, "grids", *tile).get_data()
+            assert set(_kept(app, *tile)) >= {c for c in g if c in _features(api, *tile)}, tile
+            assert get_tile(api, "grids", *tile).get_data() == kept[tile], "read from the kept tile: the same bytes"
+    monkeypatch.setattr(services, "CACHE_MAX_ZOOM", 0)  # every tile cut from the grids as they are
+    for tile, data in kept.items():
+        assert get_tile(api, "grids", *tile).get_data() == data, tile
+    counts = {}
+    for tile, data in kept.items():
+        if tile[0] == 14:
+            counts.update({code_of(f): (f["props"]["cases"], f["props"]["overdue"])
+                           for f in decode(data)["grids"] if code_of(f) in g})
+    assert counts[g[0]] == (2, 0) and counts[g[4]] == (1, 0) and sorted(counts) == g
+
+
+def test_a_kept_tile_has_the_counts_of_now(app, map_world):
+    """Only the grids are kept: the counts of a kept tile follow every case action and the clock."""
+    world, g = map_world, map_world["district"]["grids"]
+    z = 14
+    x, y = tile_of(*world["district"]["point"](4), z)
+    assert _features(world["dispatcher"], z, x, y)[g[4]]["props"]["cases"] == 1
+    version = _scalar(app, "SELECT version FROM grid_tile_state")
+    assert _kept(app, z, x, y)
+    world["inspector"].report(lon=world["district"]["point"](4)[0], lat=world["district"]["point"](4)[1])
+    assert _features(world["dispatcher"], z, x, y)[g[4]]["props"] == {"cases": 2, "overdue": 0}
+    _sql(app, "UPDATE cases SET stage_deadline = now() - interval '1 minute' WHERE id = :id",
+         id=world["cases"][2]["id"])
+    assert _features(world["dispatcher"], z, x, y)[g[4]]["props"] == {"cases": 2, "overdue": 1}
+    assert _scalar(app, "SELECT version FROM grid_tile_state") == version and _kept(app, z, x, y), \
+        "the tile was read from the cache: a case is not a grid change"
+
+
+def test_every_grid_change_is_in_the_very_next_tile(app, make_user, district):
+    code, g, d = district["code"], district["grids"], district["d"]
+    admin = make_user("admin", scope=[code])
+    z16 = (16, *tile_of(*district["point"](0), 16))
+    z14 = (14, *tile_of(*district["point"](0), 14))
+    assert _features(admin, *z16)[g[0]]["props"]["name"] == "g1"
+    assert g[0] in _features(admin, *z14) and _kept(app, *z16) and _kept(app, *z14)
+
+    # an edit: the name (shown from zoom 16)
+    renamed = _block_features(district)[:1]
+    renamed[0]["properties"]["name"] = "renamed"
+    assert _import(admin, renamed)["updated"] == 1
+    assert _features(admin, *z16)[g[0]]["props"]["name"] == "renamed"
+
+    # an import: a tenth grid beside the block
+    lon, lat = district["point"](2)
+    new = f"{code}001001010"
+    assert _import(admin, [_square(new, "g10", lon + d, lat, d)])["created"] == 1
+    tiles = {t for t in tiles_over((lon + d / 2, lat - d / 2, lon + 3 * d / 2, lat + d / 2), 16)}
+    assert any(new in _features(admin, *t) for t in tiles)
+    assert new in _features(admin, *(14, *tile_of(lon + d, lat, 14)))
+
+    # a move: grid 1 (index 0) well north of every test block, out of the tiles it was in
+    lon0, north = district["point"](0)[0], district["point"](0)[1] + 10 * d
+    assert _import(admin, [_square(g[0], "renamed", lon0, north, d)])["updated"] == 1
+    assert g[0] not in _features(admin, *z16)
+    there = (16, *tile_of(lon0, north, 16))
+    at = [lonlat_of(*there, ux, uy) for ux, uy in _features(admin, *there)[g[0]]["parts"][0][:-1]]
+    assert all(abs(lon - lon0) <= d / 2 + 2e-6 and abs(lat - north) <= d / 2 + 2e-6 for lon, lat in at), at
+
+    # a retirement: the tenth grid removed
+    _sql(app, "DELETE FROM grids WHERE code = :code", code=new)
+    assert not any(new in _features(admin, *t) for t in tiles)
+
+
+def test_an_unchanged_reimport_keeps_the_kept_tiles(app, make_user, district):
+    admin = make_user("admin", scope=[district["code"]])
+    tile = (15, *tile_of(*district["point"](4), 15))
+    before = get_tile(admin, "grids", *tile).get_data()
+    version = _scalar(app, "SELECT version FROM grid_tile_state")
+    assert _import(admin, _block_features(district))["updated"] == 9
+    assert _scalar(app, "SELECT version FROM grid_tile_state") == version and _kept(app, *tile), \
+        "the same codes, names and polygons: no tile changed"
+    assert get_tile(admin, "grids", *tile).get_data() == before
+
+
+def test_a_tile_cut_before_a_grid_change_is_never_served(app, make_user, district):
+    """A tile cut from the grids as a transaction saw them before a change, and kept after the change
+    was committed (two servers, one filling while the other imports), is not taken: it carries the
+    version it was cut from."""
+    g = district["grids"]
+    admin = make_user("admin", scope=[district["code"]])
+    tile = (16, *tile_of(*district["point"](0), 16))
+    assert _features(admin, *tile)[g[0]]["props"]["name"] == "g1"
+    old = {k: _scalar(app, f"SELECT {k} FROM grid_tile_cache WHERE (z, x, y) = (:z, :x, :y)",
+                      z=tile[0], x=tile[1], y=tile[2])
+           for k in ("version", "codes::text", "names::text", "geoms::text")}
+    renamed = _block_features(district)[:1]
+    renamed[0]["properties"]["name"] = "renamed"
+    _import(admin, renamed)
+    assert _scalar(app, "SELECT count(*) FROM grid_tile_cache") == 0, "a grid change empties the cache"
+    _sql(app, "INSERT INTO grid_tile_cache (z, x, y, version, codes, names, geoms)"
+              " VALUES (:z, :x, :y, :version, CAST(:codes AS varchar[]), CAST(:names AS text[]),"
+              " CAST(:geoms AS geometry[]))",
+         z=tile[0], x=tile[1], y=tile[2], version=old["version"], codes=old["codes::text"], names=old["names::text"],
+         geoms=old["geoms::text"])
+    assert _features(admin, *tile)[g[0]]["props"]["name"] == "renamed"
+    kept_version = _scalar(app, "SELECT version FROM grid_tile_cache WHERE (z, x, y) = (:z, :x, :y)",
+                           z=tile[0], x=tile[1], y=tile[2])
+    assert kept_version == _scalar(app, "SELECT version FROM grid_tile_state") > old["version"], \
+        "kept again as the grids are now"
+
+
+def test_the_kept_tile_holds_every_grid_and_each_caller_sees_its_scope(app, make_user, district):
+    g = district["grids"]
+    tile = (15, *tile_of(*district["point"](4), 15))
+    other = make_user("dispatcher", scope=[district["code"] + "001002"])  # a community without grids here
+    assert not set(_features(other, *tile)) & set(g)
+    assert set(g) <= set(_kept(app, *tile)), "kept whole, whoever asked first"
+    own = make_user("dispatcher", scope=[district["code"]])
+    assert sorted(c for c in _features(own, *tile) if c.startswith(district["code"])) == g
+    assert not set(_features(other, *tile)) & set(g)
+
+
+def test_only_tiles_holding_grids_are_kept_once_each(app, make_user, district):
+    admin = make_user("admin", scope=[district["code"]])
+    empty = (14, *tile_of(-150.0, -60.0, 14))
+    assert get_tile(admin, "grids", *empty).get_data() == b""
+    assert _scalar(app, "SELECT count(*) FROM grid_tile_cache WHERE (z, x, y) = (:z, :x, :y)",
+                   z=empty[0], x=empty[1], y=empty[2]) == 0, "an empty tile is not kept"
+    deep = (17, *tile_of(*district["point"](4), 17))
+    assert _features(admin, *deep)
+    assert _scalar(app, "SELECT count(*) FROM grid_tile_cache WHERE z > 16") == 0, "deeper tiles are cut afresh"
+    tile = (14, *tile_of(*district["point"](4), 14))
+    for _ in range(3):
+        get_tile(admin, "grids", *tile)
+    assert _scalar(app, "SELECT count(*) FROM grid_tile_cache WHERE (z, x, y) = (:z, :x, :y)",
+                   z=tile[0], x=tile[1], y=tile[2]) == 1
+    bins = (12, *tile_of(*district["point"](4), 12))
+    get_tile(admin, "grids", *bins)
+    assert _scalar(app, "SELECT count(*) FROM grid_tile_cache WHERE z < 13") == 0
+
+
+def test_a_grid_change_changes_the_etag_of_a_kept_tile(make_user, district):
+    g, d = district["grids"], district["d"]
+    admin = make_user("admin", scope=[district["code"]])
+    z, (x, y) = 14, tile_of(*district["point"](4), 14)
+    path = f"/api/v1/tiles/grids/{z}/{x}/{y}.mvt"
+    etag = get_tile(admin, "grids", z, x, y).headers["ETag"]
+    assert admin.get(path, headers={"If-None-Match": etag}).status_code == 304
+    lon, lat = district["point"](4)
+    _import(admin, [_square(g[4], "g5", lon + d / 4, lat, d / 2)])  # grid 5 shrunk
+    changed = admin.get(path, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    assert changed.headers["Cache-Control"] == "private, no-cache"
+    assert admin.get(path, headers={"If-None-Match": changed.headers["ETag"]}).status_code == 304
+
+
+def test_a_tile_read_in_the_transaction_changing_a_grid_shows_the_change(app, make_user, district):
+    """The transaction changing a grid holds the kept tiles it emptied until it ends: a tile read in
+    it is cut afresh as that transaction sees the grids (the cache neither waits on it nor is filled
+    from it), and after its rollback the tiles are as before."""
+    from gridpatrol.extensions import db
+    from gridpatrol.maps import services
+    g = district["grids"]
+    admin = make_user("admin", scope=[district["code"]])
+    tile = (16, *tile_of(*district["point"](0), 16))
+    before = get_tile(admin, "grids", *tile).get_data()
+    with app.app_context():
+        db.session.execute(text("UPDATE grids SET name = 'inside' WHERE code = :code"), {"code": g[0]})
+        data = services.grids_tile(*tile, {}, [district["code"]])
+        db.session.rollback()
+    assert {code_of(f): f["props"]["name"] for f in decode(data)["grids"]}[g[0]] == "inside"
+    assert _kept(app, *tile) is not None and get_tile(admin, "grids", *tile).get_data() == before

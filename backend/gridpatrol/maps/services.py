@@ -1,4 +1,5 @@
-"""Vector tiles as read models: one SQL statement per tile, made by PostGIS.
+"""Vector tiles as read models: one SQL statement per tile, made by PostGIS (a grid tile not yet
+cut since the grids last changed takes a second one, which keeps its grids for the next request).
 
 The grid layer is a choropleth: each unit grid with the number of cases in it that pass the map's
 filters and how many of those are overdue. Zoomed out (below GRID_MIN_ZOOM) a tile would hold tens
@@ -8,7 +9,9 @@ per request. The case layer is points from CASE_POINT_ZOOM, clusters below it (c
 the tile).
 Both are cut to the caller's scope like every list: a grid or case outside it is not in any tile.
 """
+from psycopg.errors import LockNotAvailable
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from ..cases.states import OPEN
 from ..core.authz import case_scope_sql, like_patterns
@@ -66,18 +69,107 @@ def _params(z, x, y, scope, margin_px=0) -> dict:
     return {"z": z, "x": x, "y": y, "margin": margin_px / TILE_PX, "patterns": like_patterns(scope)}
 
 
+def _counts_sql(filters: str) -> str:
+    """The cases of each grid in `g` passing the filters, and how many of those are overdue."""
+    return f"""
+    n AS (SELECT c.grid_code, count(*) AS cases, count(*) FILTER (WHERE {OVERDUE_SQL}) AS overdue
+          FROM cases c WHERE c.grid_code IN (SELECT code FROM g) AND {filters} GROUP BY c.grid_code)
+    """
+
+
+# The grids of a tile from GRID_MIN_ZOOM to CACHE_MAX_ZOOM: what ST_AsMVTGeom makes of them (most of
+# the tile's work) is the same for every caller and only changes with the grids, so it is kept in
+# grid_tile_cache (migration 0010) with the version of the grids it was cut from, and only the counts,
+# which move with every case action and with the clock (overdue), are read per request. Deeper tiles
+# hold a few grids each (cheap to cut) and there are many more of them: they are always cut afresh.
+CACHE_MAX_ZOOM = 16
+FILL_WAIT = "200ms"
+_BUFFER = 64
+
+
+def _grid_name(z: int) -> str:
+    return "g.name::text" if z >= GRID_NAME_ZOOM else "NULL::text"
+
+
+# Features in the order of their ids (the grid codes), so a tile's bytes are the same whichever way
+# its grids were read. The tile's bytes must not depend on whether it came from the cache.
+_ENCODE = f"SELECT ST_AsMVT(t, 'grids', {EXTENT}, 'geom', 'id' ORDER BY t.id) FROM t"
+
+# The grids as the current version of them (grid_tile_state and grids read in one statement, so the
+# rows are of the version they carry), every grid of the tile whatever the caller's scope. A newer
+# row is never replaced by an older one (two requests filling the same tile across a grid change).
+_FILL = """
+WITH v AS (SELECT version FROM grid_tile_state),
+b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e),
+g AS MATERIALIZED (
+      SELECT g.code, {name} AS name, ST_AsMVTGeom(g.geom_3857, b.e, {extent}, {buffer}, true) AS geom
+      FROM grids g, b WHERE g.geom_3857 && b.e),
+k AS (SELECT array_agg(code ORDER BY code) AS codes, array_agg(name ORDER BY code) AS names,
+             array_agg(geom ORDER BY code) AS geoms
+      FROM g WHERE geom IS NOT NULL),
+kept AS (
+      INSERT INTO grid_tile_cache (z, x, y, version, codes, names, geoms)
+      SELECT :z, :x, :y, v.version, k.codes, k.names, k.geoms FROM v, k WHERE k.codes IS NOT NULL
+      ON CONFLICT (z, x, y) DO UPDATE SET version = excluded.version, codes = excluded.codes,
+                                          names = excluded.names, geoms = excluded.geoms
+      WHERE grid_tile_cache.version < excluded.version)
+SELECT k.codes IS NOT NULL FROM k
+"""
+
+# The tile from the cache when it holds the tile at the current version of the grids (`hit`). The
+# counts per grid, a probe of the open cases' index each: the planner cannot tell how many grids the
+# cached arrays hold, and a join it takes for one row would aggregate the cases again for every grid.
+_CACHED = """
+WITH k AS (SELECT k.codes, k.names, k.geoms FROM grid_tile_cache k
+           WHERE k.z = :z AND k.x = :x AND k.y = :y
+             AND k.version = (SELECT version FROM grid_tile_state)),
+g AS (SELECT u.code, u.name, u.geom FROM k, unnest(k.codes, k.names, k.geoms) AS u(code, name, geom)
+      WHERE u.code LIKE ANY(:patterns)),
+t AS (SELECT g.code::bigint AS id, g.name, n.cases, n.overdue, g.geom
+      FROM g CROSS JOIN LATERAL (
+           SELECT count(*)::int AS cases, (count(*) FILTER (WHERE {overdue}))::int AS overdue
+           FROM cases c WHERE c.grid_code = g.code AND {filters}) n)
+SELECT EXISTS (SELECT 1 FROM k) AS hit, ({encode}) AS tile
+"""
+
+
+def _cached_grids_tile(z: int, x: int, y: int, filters: str, params: dict) -> bytes | None:
+    """The tile made from the cached grids, filling the cache on a miss; None when the cache cannot
+    answer (the grids changed meanwhile: the caller cuts the tile afresh)."""
+    cached = text(_CACHED.format(overdue=OVERDUE_SQL, filters=filters, encode=_ENCODE))
+    hit, tile = db.session.execute(cached, params).one()
+    if hit:
+        return bytes(tile or b"")
+    fill = text(_FILL.format(name=_grid_name(z), extent=EXTENT, buffer=_BUFFER))
+    # its own short transaction: the request's own is rolled back at its end (a read), and the
+    # tile is kept for every server and every caller as soon as it is cut. It waits on a tile row
+    # only while a grid change that emptied it commits (or forever, when that change is the caller's
+    # own open transaction): past FILL_WAIT the tile is cut afresh, as the caller sees the grids.
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": FILL_WAIT})
+            any_grid = conn.execute(fill, {"z": z, "x": x, "y": y}).scalar_one()
+    except OperationalError as exc:
+        if isinstance(exc.orig, LockNotAvailable):
+            return None
+        raise
+    if not any_grid:
+        return b""  # no grid meets the tile: empty for every caller, and not kept
+    hit, tile = db.session.execute(cached, params).one()
+    return bytes(tile or b"") if hit else None
+
+
 def grids_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
     """Layer `grids` (feature id: the grid's code as a number; name from GRID_NAME_ZOOM, cases,
     overdue) or, zoomed out, layer `bins` (grids, cases, overdue per square of BIN_PX pixels)."""
     filters, params = case_filters(args, scope)
     params.update(_params(z, x, y, scope))
-    counts = f"""
-    n AS (SELECT c.grid_code, count(*) AS cases, count(*) FILTER (WHERE {OVERDUE_SQL}) AS overdue
-          FROM cases c WHERE c.grid_code IN (SELECT code FROM g) AND {filters} GROUP BY c.grid_code)
-    """
+    if GRID_MIN_ZOOM <= z <= CACHE_MAX_ZOOM:
+        tile = _cached_grids_tile(z, x, y, filters, params)
+        if tile is not None:
+            return tile
+    counts = _counts_sql(filters)
     if z >= GRID_MIN_ZOOM:
-        buffer = 64
-        name = "g.name" if z >= GRID_NAME_ZOOM else "NULL::text"
         # the grids meeting the tile itself: one only in the buffer adds bytes and nothing drawn (the
         # console cuts every tile to its square); the code as the feature id is a varint, not a string
         # MATERIALIZED: the geometry is made once per grid, not again for the geom IS NOT NULL test
@@ -86,12 +178,13 @@ def grids_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
         g AS (SELECT g.code, g.name, g.geom_3857 FROM grids g, b
               WHERE g.geom_3857 && b.e AND g.code LIKE ANY(:patterns)),
         {counts},
-        t AS MATERIALIZED (
-              SELECT g.code::bigint AS id, {name} AS name, coalesce(n.cases, 0)::int AS cases,
+        u AS MATERIALIZED (
+              SELECT g.code::bigint AS id, {_grid_name(z)} AS name, coalesce(n.cases, 0)::int AS cases,
                      coalesce(n.overdue, 0)::int AS overdue,
-                     ST_AsMVTGeom(g.geom_3857, b.e, {EXTENT}, {buffer}, true) AS geom
-              FROM g CROSS JOIN b LEFT JOIN n ON n.grid_code = g.code)
-        SELECT ST_AsMVT(t, 'grids', {EXTENT}, 'geom', 'id') FROM t WHERE geom IS NOT NULL
+                     ST_AsMVTGeom(g.geom_3857, b.e, {EXTENT}, {_BUFFER}, true) AS geom
+              FROM g CROSS JOIN b LEFT JOIN n ON n.grid_code = g.code),
+        t AS (SELECT * FROM u WHERE geom IS NOT NULL)
+        {_ENCODE}
         """
     else:
         cell = EXTENT * BIN_PX // TILE_PX
