@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy import any_, delete, func, or_, select, text, update
 from sqlalchemy.orm import selectinload
 
+from ..catalog import services as catalog
 from ..core.authz import code_in_scope, like_patterns
 from ..core.db import utcnow
 from ..core.errors import Conflict, NotFound, RateLimited, Unauthorized, invalid
@@ -47,20 +48,26 @@ class Caller:
 
 
 # one round trip on every request, read afresh each time (never cached): a revoked or expired
-# token, a deactivated user, a changed role, scope or team count from the very next request
+# token, a deactivated user, a changed role, scope or team count from the very next request. It
+# carries the calendar stamp too (a primary-key read in the same round trip), so the calendar a
+# process keeps is checked against every change, by any process, without a statement of its own.
 _CALLER_SQL = """
 SELECT u.id, u.username, u.display_name, u.roles, u.scope, u.grid_codes,
-       ARRAY(SELECT ut.team_id FROM user_teams ut WHERE ut.user_id = u.id ORDER BY ut.team_id) AS team_ids
+       ARRAY(SELECT ut.team_id FROM user_teams ut WHERE ut.user_id = u.id ORDER BY ut.team_id) AS team_ids,
+       {calendar_stamp} AS calendar_stamp
 FROM tokens t JOIN users u ON u.id = t.user_id
 WHERE t.token_hash = %(token_hash)s AND t.revoked_at IS NULL AND t.expires_at > now() AND u.active
-"""
+""".format(calendar_stamp=catalog.CALENDAR_STAMP_SQL.replace("%", "%%"))
 
 
 def user_for_token(secret: str) -> Caller | None:
     """The caller a bearer secret stands for; None when it is unknown, expired, revoked or its
     user inactive."""
     row = db.session.connection().exec_driver_sql(_CALLER_SQL, {"token_hash": _token_hash(secret)}).first()
-    return Caller(*row) if row is not None else None
+    if row is None:
+        return None
+    catalog.calendar_stamp_read(row.calendar_stamp)
+    return Caller(*row[:-1])
 
 
 def _limited(key: str, limit: int) -> bool:

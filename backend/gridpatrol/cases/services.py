@@ -187,20 +187,26 @@ def _duplicates_statement(scope_sql: str):
 
 # A report's writes in one round trip: the case number from the sequence, the case, and its
 # first event (through the event log's hash-chain and webhook triggers, which see the new case
-# row), answering the case's columns so the ORM takes the row as loaded.
+# row), answering the case's columns so the ORM takes the row as loaded. The category is checked
+# by the same statement, as committed when it runs (no read of its own, nothing kept between
+# requests): the case is made only when the category exists and takes reports from the report's
+# catalog version (`Category.accepts_reports_from`); else no row, no case and no case number.
 _REPORT = text(f"""
 WITH new_case AS (
   INSERT INTO cases (number, status, category_code, urgency, description, address, location, accuracy_m,
                      grid_code, district_code, street_code, community_code, location_flags, source, reporter_id,
                      catalog_version, contact, observed_at, reported_at, updated_at, version,
                      deadline_register, stage_started_at, stage_deadline, stage_clock)
-  VALUES ((SELECT :day || lpad(s.n::text, greatest(5, length(s.n::text)), '0')
-           FROM (SELECT nextval('case_number_seq') AS n) s),
-          'reported', :category_code, :urgency, :description, :address,
-          ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :accuracy_m,
-          :grid_code, :district_code, :street_code, :community_code, :location_flags, :source, :reporter_id,
-          :catalog_version, CAST(:contact AS jsonb), :observed_at, :now, :now, 1,
-          :deadline, :now, :deadline, :clock)
+  SELECT (SELECT :day || lpad(s.n::text, greatest(5, length(s.n::text)), '0')
+          FROM (SELECT nextval('case_number_seq') AS n) s),
+         'reported', cat.code, :urgency, :description, :address,
+         ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :accuracy_m,
+         :grid_code, :district_code, :street_code, :community_code, :location_flags, :source, :reporter_id,
+         :catalog_version, CAST(:contact AS jsonb), :observed_at, :now, :now, 1,
+         :deadline, :now, :deadline, :clock
+  FROM categories cat
+  WHERE cat.code = :category_code
+    AND (cat.retired_in_version IS NULL OR cat.retired_in_version > :catalog_version)
   RETURNING *
 ), first_event AS (
   INSERT INTO case_events (case_id, at, actor_id, action, from_status, to_status, payload, client_time)
@@ -215,7 +221,6 @@ def report(user: User, body: dict, source: str = "inspector") -> Case:
     """A new case in state `reported`, its grid found from the point, with its first event."""
     if source == "inspector" and not user.has_role("inspector"):
         source = "hotline"
-    category = catalog.category_for_report(body["category_code"], body.get("catalog_version"))
     found = grids.locate(body["lon"], body["lat"], user.scope)
     flags = found.flags + list(body.get("location_flags") or [])
     accuracy = body.get("accuracy_m")
@@ -228,8 +233,8 @@ def report(user: User, body: dict, source: str = "inspector") -> Case:
     payload = {k: v for k, v in body.items() if k not in ("client_time", "contact")}
     # the case number: the local date and a deployment-wide sequence (2026112600001)
     day = f"{now.astimezone(catalog.work_calendar().tz):%Y%m%d}"
-    return db.session.execute(select(Case).from_statement(_REPORT), {
-        "day": day, "category_code": category.code, "urgency": body.get("urgency") or "B",
+    case = db.session.execute(select(Case).from_statement(_REPORT), {
+        "day": day, "category_code": body["category_code"], "urgency": body.get("urgency") or "B",
         "description": body.get("description") or "", "address": body.get("address"),
         "lon": float(body["lon"]), "lat": float(body["lat"]), "accuracy_m": accuracy,
         "grid_code": grid.code if grid else None,
@@ -240,7 +245,14 @@ def report(user: User, body: dict, source: str = "inspector") -> Case:
         "contact": json.dumps(contact) if contact is not None else None,
         "observed_at": _utc(body.get("observed_at")), "now": now, "deadline": deadline, "clock": clock,
         "payload": json.dumps(_jsonable(payload)), "client_time": body.get("client_time") or body.get("observed_at"),
-    }).scalar_one()
+    }).scalar_one_or_none()
+    if case is None:
+        # the category is unknown or retired: read it to say which (422 on category_code)
+        catalog.category_for_report(body["category_code"], body.get("catalog_version"))
+        # it takes reports after all: brought back by a change committed since the statement ran
+        raise Conflict(f"Category {body['category_code']} changed while the report was made; send it again",
+                       {"category_code": ["changed; send the report again"]})
+    return case
 
 
 def _utc(moment: datetime | None) -> datetime | None:

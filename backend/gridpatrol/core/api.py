@@ -8,8 +8,8 @@ from flask import current_app
 import marshmallow as ma
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
-from psycopg.errors import DeadlockDetected, SerializationFailure
-from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from psycopg.errors import DeadlockDetected, FeatureNotSupported, SerializationFailure
+from sqlalchemy.exc import DataError, InterfaceError, NotSupportedError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from .errors import Problem
@@ -51,13 +51,29 @@ def problem_response(status: int, title: str, detail: str, errors: dict | None =
     return response
 
 
+def stale_statement(error) -> bool:
+    """Did PostgreSQL refuse a statement the connection prepared before a migration changed what it
+    answers (0A000, "cached plan must not change result type")? Connections keep their prepared
+    statements across requests (core.db); the failed transaction drops them, so a retry is answered.
+    Told by the server function that raises it (its message may be translated), or the message."""
+    orig = getattr(error, "orig", None)
+    return isinstance(error, NotSupportedError) and isinstance(orig, FeatureNotSupported) and (
+        orig.diag.source_function == "RevalidateCachedQuery"
+        or "cached plan must not change result type" in (orig.diag.message_primary or ""))
+
+
 def database_problem(error):
     """An operational database error as the client should see it: two requests that collided
-    (deadlock, serialization failure) are a conflict to retry; anything else means the database
-    is restarting or unreachable. Either way nothing was written."""
+    (deadlock, serialization failure) are a conflict to retry; a statement prepared before a
+    migration is refused once per connection, and answers after a retry; anything else means the
+    database is restarting or unreachable. Either way nothing was written."""
     if isinstance(getattr(error, "orig", None), (DeadlockDetected, SerializationFailure)):
         log.info("requests collided: %s", error.orig)
         return problem_response(409, "Conflict", "The change collided with another one; read and retry")
+    if stale_statement(error):
+        log.warning("prepared statement outlived a schema change: %s", error.orig)
+        return problem_response(503, "Service Unavailable", "The database schema changed during the request; retry",
+                                headers={"Retry-After": "1"})
     log.warning("database unavailable: %s", getattr(error, "orig", error))
     return problem_response(503, "Service Unavailable", "The database did not answer; retry",
                             headers={"Retry-After": "2"})
@@ -119,7 +135,7 @@ class ProblemApi(Api):
     def handle_unexpected(self, error: Exception):
         if isinstance(error, HTTPException):
             return self.handle_http_exception(error)
-        if isinstance(error, (OperationalError, InterfaceError)):
+        if isinstance(error, (OperationalError, InterfaceError)) or stale_statement(error):
             return database_problem(error)
         if isinstance(error, DataError):
             # a value the schemas let through but PostgreSQL refuses (out of range, malformed):
