@@ -178,6 +178,22 @@ def test_passwords_are_stored_as_argon2id(app, make_user):
     assert PASSWORD not in stored
 
 
+def test_password_hashes_take_19_mib_and_older_settings_are_made_again_at_sign_in(app, client, make_user):
+    from argon2 import PasswordHasher
+    api = make_user("inspector")
+    (stored,), = sql(app, "SELECT password_hash FROM users WHERE id = :id", id=api.id)
+    assert "$m=19456,t=2,p=1$" in stored
+    # a hash made with the library's default (64 MiB, 3 passes, 4 lanes), as earlier versions stored
+    old = PasswordHasher().hash(PASSWORD)
+    assert "$m=65536,t=3,p=4$" in old
+    sql(app, "UPDATE users SET password_hash = :h WHERE id = :id", h=old, id=api.id)
+    r = client.post("/api/v1/auth/token", json={"username": api.username, "password": PASSWORD})
+    assert r.status_code == 200, r.get_json()
+    (again,), = sql(app, "SELECT password_hash FROM users WHERE id = :id", id=api.id)
+    assert "$m=19456,t=2,p=1$" in again and again != old
+    assert client.post("/api/v1/auth/token", json={"username": api.username, "password": PASSWORD}).status_code == 200
+
+
 def test_tokens_are_stored_hashed(app, make_user):
     api = make_user("inspector")
     rows = sql(app, "SELECT token_hash FROM tokens WHERE user_id = :id", id=api.id)
