@@ -292,8 +292,10 @@ def write_work_clock(conn=None, day: date | None = None) -> int:
     elif written == 0:
         return 0  # a day outside the clock: no working time SQL counts changed
     else:
-        # either end inside the day, or one before it and one after (a span may run backwards)
-        spanning = "AND least(dispatch_at, handle_at) < :day_end AND greatest(dispatch_at, handle_at) > :day_start"
+        # either end inside the day, or one before it and one after (a span may run backwards): the
+        # span's range meets the day's (the form of the index ix_kpi_facts_handling_span)
+        spanning = ("AND tstzrange(least(dispatch_at, handle_at), greatest(dispatch_at, handle_at), '[]')"
+                    " && tstzrange(:day_start, :day_end, '()')")
         params = {"day_start": datetime.combine(day, time(0), tzinfo=cal.tz),
                   "day_end": datetime.combine(day + timedelta(days=1), time(0), tzinfo=cal.tz)}
     conn.execute(text(f"""
