@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from helpers import PASSWORD, Api, block_geojson
 
-CODE = "950001"
+CODE = "930001"
 DAILY_GROUPS = ("team", "category", "street")
 # (action, from, to, hours after the previous step, acting team: T, U or None, dispatched to)
 PATHS = {
@@ -83,7 +83,7 @@ def _write_case(db, rnd, now, teams, reporter, grids, path):
                            district_code, street_code, community_code, source, reporter_id, observed_at,
                            reported_at, version, updated_at, lead_team_id, deadline_handle, suspended_from)
         VALUES ('D' || lpad(nextval('case_number_seq')::text, 12, '0'), :status, :category, 'B', 'daily sums',
-                ST_SetSRID(ST_MakePoint(70.0005, 29.9995), 4326), 5, :grid, :district, :street, :community,
+                ST_SetSRID(ST_MakePoint(66.0005, 29.9995), 4326), 5, :grid, :district, :street, :community,
                 'inspector', :reporter, :at, :at, 1, :at, :lead, :deadline, :suspended_from)
         RETURNING id
     """), {"status": status, "category": rnd.choice(["0701", "0101"]), "grid": grid, "district": grid[:6], "street": grid[:9],
@@ -112,7 +112,7 @@ def world(app):
 
     client = app.test_client()
     with app.app_context():
-        result = importer.import_grids(json.dumps(block_geojson(CODE, 70.0, 30.0, 3, 0.001)).encode(), "daily.geojson")
+        result = importer.import_grids(json.dumps(block_geojson(CODE, 66.0, 30.0, 3, 0.001)).encode(), "daily.geojson")
         assert result.created == 9
         teams = {}
         for name in ("T", "U"):

@@ -82,25 +82,6 @@ CREATE INDEX ix_kpi_facts_handling_span ON kpi_facts
   USING gist (tstzrange(least(dispatch_at, handle_at), greatest(dispatch_at, handle_at), '[]'))
   WHERE dispatch_at IS NOT NULL AND handle_at IS NOT NULL;
 
--- folds the log into the daily sums; the log rows folded
-CREATE FUNCTION kpi_daily_compact() RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-  n bigint;
-  zone text := (SELECT tz FROM kpi_daily_state);
-BEGIN
-  IF zone IS NULL OR NOT pg_try_advisory_xact_lock(hashtext('kpi_daily_compact')) THEN
-    RETURN 0;
-  END IF;
-  CREATE TEMP TABLE IF NOT EXISTS kpi_moved (LIKE kpi_facts_log) ON COMMIT DELETE ROWS;
-  TRUNCATE kpi_moved;
-  WITH moved AS (DELETE FROM kpi_facts_log RETURNING *)
-  INSERT INTO kpi_moved SELECT * FROM moved;
-  GET DIAGNOSTICS n = ROW_COUNT;
-  IF n > 0 THEN
-    PERFORM kpi_daily_add('kpi_moved', zone);
-  END IF;
-  RETURN n;
-END $$;
 """
 
 # the daily contributions of facts `s` (columns of kpi_facts and a sign): one per anchor moment of each
@@ -129,24 +110,21 @@ SUMS = ", ".join(f"coalesce(sum(s.sign) FILTER (WHERE {cond}), 0)::bigint AS {na
 COLUMNS = ", ".join(f"{name} bigint" for name, _ in FIGURE_SUMS)
 
 ADD = """
-CREATE FUNCTION kpi_daily_add(src regclass, zone text) RETURNS void LANGUAGE plpgsql AS $$
+-- folds the log into the daily sums in one statement (no temporary table: the app's role owns nothing);
+-- the log rows folded. One compaction at a time; another caller meanwhile folds nothing.
+CREATE FUNCTION kpi_daily_compact() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  n bigint;
+  zone text := (SELECT tz FROM kpi_daily_state);
 BEGIN
-  EXECUTE format($q$
-    INSERT INTO kpi_daily
-    SELECT g.group_by, (a.at AT TIME ZONE $1)::date, s.district_code, g.key, {sums}
-    FROM %s s {lateral}
-    GROUP BY 1, 2, 3, 4
-    ON CONFLICT (group_by, day, district_code, key) DO UPDATE SET {add}
-  $q$, src) USING zone;
-  EXECUTE format($q$
-    INSERT INTO kpi_daily_hours
-    SELECT g.group_by, (s.registered_at AT TIME ZONE $1)::date, s.district_code, g.key,
-           kpi_hours_bucket(s.handling_hours), sum(s.sign)
-    FROM %s s {groups}
-    WHERE g.applies AND s.registered_at IS NOT NULL AND s.handling_hours IS NOT NULL
-    GROUP BY 1, 2, 3, 4, 5
-    ON CONFLICT (group_by, day, district_code, key, bucket) DO UPDATE SET n = kpi_daily_hours.n + EXCLUDED.n
-  $q$, src) USING zone;
+  IF zone IS NULL OR NOT pg_try_advisory_xact_lock(hashtext('kpi_daily_compact')) THEN
+    RETURN 0;
+  END IF;
+  WITH moved AS (DELETE FROM kpi_facts_log RETURNING *),
+  days AS ({daily_insert_moved} RETURNING 1),
+  hours AS ({hours_insert_moved} RETURNING 1)
+  SELECT count(*) INTO n FROM moved;
+  RETURN n;
 END $$;
 
 -- every day summed again from the kept facts, in time zone `zone`: the backfill, `gridpatrol kpis
@@ -161,9 +139,8 @@ BEGIN
   DELETE FROM kpi_facts_log;
   DELETE FROM kpi_daily_state;
   INSERT INTO kpi_daily_state (tz) VALUES (zone);
-  CREATE OR REPLACE TEMP VIEW kpi_all_facts AS SELECT 1::smallint AS sign, f.* FROM kpi_facts f;
-  PERFORM kpi_daily_add('kpi_all_facts', zone);
-  DROP VIEW kpi_all_facts;
+  {daily_insert_all};
+  {hours_insert_all};
   SELECT count(*) INTO n FROM kpi_daily;
   RETURN n;
 END $$;
@@ -230,15 +207,36 @@ $$;
 """
 
 
+def daily_insert(source: str) -> str:
+    """The daily sums of the facts (with a sign) in `source`, added to kpi_daily."""
+    add = ", ".join(f"{name} = kpi_daily.{name} + EXCLUDED.{name}" for name, _ in FIGURE_SUMS)
+    return (f"INSERT INTO kpi_daily SELECT g.group_by, (a.at AT TIME ZONE zone)::date, s.district_code, g.key, {SUMS} "
+            f"FROM {source} s {LATERAL} GROUP BY 1, 2, 3, 4 "
+            f"ON CONFLICT (group_by, day, district_code, key) DO UPDATE SET {add}")
+
+
+def hours_insert(source: str) -> str:
+    """The handling hours of the facts (with a sign) in `source`, per day and bucket, added to kpi_daily_hours."""
+    return ("INSERT INTO kpi_daily_hours SELECT g.group_by, (s.registered_at AT TIME ZONE zone)::date, "
+            "s.district_code, g.key, kpi_hours_bucket(s.handling_hours), sum(s.sign) "
+            f"FROM {source} s {GROUPS} "
+            "WHERE g.applies AND s.registered_at IS NOT NULL AND s.handling_hours IS NOT NULL "
+            "GROUP BY 1, 2, 3, 4, 5 "
+            "ON CONFLICT (group_by, day, district_code, key, bucket) DO UPDATE SET n = kpi_daily_hours.n + EXCLUDED.n")
+
+
 def upgrade():
     from gridpatrol.kpis.services import rebuild_daily
 
-    op.execute(SCHEMA)
-    add = ", ".join(f"{name} = kpi_daily.{name} + EXCLUDED.{name}" for name, _ in FIGURE_SUMS)
+    every_fact = "(SELECT 1::smallint AS sign, f.* FROM kpi_facts f)"
     plain = ", ".join(name for name, _ in FIGURE_SUMS)
-    op.execute(ADD.replace("{sums}", SUMS).replace("{lateral}", LATERAL).replace("{groups}", GROUPS)
-               .replace("{add}", add).replace("{columns}", COLUMNS)
-               .replace("{plain}", plain))
+    op.execute(SCHEMA)
+    op.execute(ADD.replace("{daily_insert_moved}", daily_insert("moved"))
+               .replace("{hours_insert_moved}", hours_insert("moved"))
+               .replace("{daily_insert_all}", daily_insert(every_fact))
+               .replace("{hours_insert_all}", hours_insert(every_fact))
+               .replace("{sums}", SUMS).replace("{lateral}", LATERAL).replace("{groups}", GROUPS)
+               .replace("{columns}", COLUMNS).replace("{plain}", plain))
     rebuild_daily(op.get_bind())
 
 
@@ -248,7 +246,6 @@ def downgrade():
         DROP FUNCTION kpi_daily_read(text, text[], date, date, timestamptz, timestamptz, timestamptz, text);
         DROP FUNCTION kpi_daily_rebuild(text);
         DROP FUNCTION kpi_daily_compact();
-        DROP FUNCTION kpi_daily_add(regclass, text);
         DROP FUNCTION kpi_hours_bucket(float8);
         DROP INDEX ix_kpi_facts_open_handling, ix_kpi_facts_handling_span;
         DROP TABLE kpi_daily_state, kpi_daily_hours, kpi_daily;
