@@ -148,7 +148,7 @@ def _facts(user: User, group_by: str, live: bool) -> tuple[str, dict]:
 def _aggregate_in_memory() -> None:
     """A KPI query groups every fact of its period: room to do it in memory (the default 4 MB sorts a
     whole history on disk), for this transaction only."""
-    db.session.execute(text("SET LOCAL work_mem = '64MB'"))
+    db.session.execute(text("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off"))
 
 
 def source(args: dict) -> str:
@@ -221,10 +221,20 @@ def _daily(user: User, group_by: str, live: bool, start: datetime, to: datetime,
     if db.session.execute(text("SELECT tz FROM kpi_daily_state")).scalar() != zone:
         return None
     tz = catalog.work_calendar().tz
-    d0 = start.astimezone(tz).date()
-    if datetime.combine(d0, time(0), tzinfo=tz) < start:
-        d0 += timedelta(days=1)
-    d1 = min(to, as_of).astimezone(tz).date()
+
+    def midnight(moment: datetime, up: bool | None = None) -> date:
+        """The local midnight nearest to `moment` (`up`: the next one, unless it is one)."""
+        day = moment.astimezone(tz).date()
+        since = moment - datetime.combine(day, time(0), tzinfo=tz)
+        if since and (up or (up is None and since >= timedelta(hours=12))):
+            day += timedelta(days=1)
+        return day
+
+    # the days [d0, d1) come from the sums; the facts between them and the period's ends are added or
+    # taken away (kpi_daily_read), so the nearest midnights read the fewest facts. A period up to now
+    # ends its days at the next midnight: nothing is dated after now, so that end reads no fact.
+    d0 = midnight(start)
+    d1 = midnight(as_of, up=True) if to >= as_of else midnight(to)
     if d0 >= d1:
         return None
     return {"g": group_by, "districts": districts, "d0": d0, "d1": d1, "zone": zone}

@@ -147,7 +147,11 @@ END $$;
 
 -- The figures of grouping `g` over a period [p_from, p_to), as of p_as_of (now, for the rollup), in rows
 -- of a key and a local day for the caller to sum: the whole days [d0, d1) from the sums plus the log
--- not folded yet, the partial days at either end from the facts themselves. `districts` NULL: everywhere.
+-- not folded yet, and from the facts themselves the difference between those days and the period at
+-- either end: +1 for a moment in the period outside the days, -1 for one in the days outside the
+-- period. So d0 and d1 may be the local midnights nearest to the ends, whichever side of them (a
+-- period up to now ends its days at the next midnight: nothing is dated after now, so that end reads
+-- no fact). `districts` NULL: everywhere.
 CREATE FUNCTION kpi_daily_read(g text, districts text[], d0 date, d1 date, p_from timestamptz, p_to timestamptz,
                                p_as_of timestamptz, zone text)
 RETURNS TABLE (key text, day date, {columns}) LANGUAGE sql STABLE AS $$
@@ -161,25 +165,17 @@ RETURNS TABLE (key text, day date, {columns}) LANGUAGE sql STABLE AS $$
       AND (districts IS NULL OR s.district_code = ANY(districts))
     GROUP BY 1, 2
     UNION ALL
-    SELECT g.key, (a.at AT TIME ZONE zone)::date, {sums}
-    FROM (SELECT 1::smallint AS sign, f.* FROM kpi_facts f
+    SELECT g.key, (a.at AT TIME ZONE zone)::date, {edge_sums}
+    FROM (SELECT f.* FROM kpi_facts f
           WHERE f.kind = CASE WHEN kpi_daily_read.g = 'team' THEN 't' ELSE 'c' END::"char"
             AND (districts IS NULL OR f.district_code = ANY(districts))
-            AND ((f.reported_at >= p_from AND f.reported_at < (d0::timestamp AT TIME ZONE zone))
-                 OR (f.reported_at >= (d1::timestamp AT TIME ZONE zone) AND f.reported_at < p_to)
-                 OR (f.registered_at >= p_from AND f.registered_at < (d0::timestamp AT TIME ZONE zone))
-                 OR (f.registered_at >= (d1::timestamp AT TIME ZONE zone) AND f.registered_at < p_to)
-                 OR (f.rejected_at >= p_from AND f.rejected_at < (d0::timestamp AT TIME ZONE zone))
-                 OR (f.rejected_at >= (d1::timestamp AT TIME ZONE zone) AND f.rejected_at < p_to))) s
+            AND ({edge_reported} OR {edge_registered} OR {edge_rejected})) s
     {lateral} AND g.group_by = kpi_daily_read.g
-      AND ((a.at >= p_from AND a.at < (d0::timestamp AT TIME ZONE zone))
-           OR (a.at >= (d1::timestamp AT TIME ZONE zone) AND a.at < p_to))
-      AND (a.anchor <> 'p' OR a.at <= p_as_of)
     GROUP BY 1, 2
 $$;
 
 -- the handling hours of the facts of grouping `g` registered in [p_from, p_to), counted per key and
--- bucket, read as kpi_daily_read reads the figures
+-- bucket, read as kpi_daily_read reads the figures (the ends' differences with a sign)
 CREATE FUNCTION kpi_daily_hours_read(g text, districts text[], d0 date, d1 date, p_from timestamptz,
                                      p_to timestamptz, zone text)
 RETURNS TABLE (key text, bucket int, n bigint) LANGUAGE sql STABLE AS $$
@@ -194,17 +190,29 @@ RETURNS TABLE (key text, bucket int, n bigint) LANGUAGE sql STABLE AS $$
       AND s.registered_at >= (d0::timestamp AT TIME ZONE zone) AND s.registered_at < (d1::timestamp AT TIME ZONE zone)
       AND (districts IS NULL OR s.district_code = ANY(districts))
     UNION ALL
-    SELECT g.key, kpi_hours_bucket(s.handling_hours), 1
+    SELECT g.key, kpi_hours_bucket(s.handling_hours), {edge_hours_sign}
     FROM kpi_facts s {groups}
     WHERE g.applies AND g.group_by = kpi_daily_hours_read.g AND s.handling_hours IS NOT NULL
       AND s.kind = CASE WHEN kpi_daily_hours_read.g = 'team' THEN 't' ELSE 'c' END::"char"
-      AND ((s.registered_at >= p_from AND s.registered_at < (d0::timestamp AT TIME ZONE zone))
-           OR (s.registered_at >= (d1::timestamp AT TIME ZONE zone) AND s.registered_at < p_to))
+      AND {edge_registered_s}
       AND (districts IS NULL OR s.district_code = ANY(districts))
   ) parts
   GROUP BY key, bucket
 $$;
 """
+
+
+def _edge(column: str) -> str:
+    """A fact whose `column` lies where the days [d0, d1) and the period [p_from, p_to) differ."""
+    return (f"({column} >= least(p_from, (d0::timestamp AT TIME ZONE zone)) AND {column} < greatest(p_from, (d0::timestamp AT TIME ZONE zone)) "
+            f"OR {column} >= least(p_to, p_as_of, (d1::timestamp AT TIME ZONE zone)) AND {column} < greatest(p_to, (d1::timestamp AT TIME ZONE zone)))")
+
+
+# in the period (+1), in the days (-1): a moment counts once in whichever it belongs to
+EDGE_SIGN = (f"((a.at >= p_from AND a.at < p_to AND (a.anchor <> 'p' OR a.at <= p_as_of))::int"
+             f" - (a.at >= (d0::timestamp AT TIME ZONE zone) AND a.at < (d1::timestamp AT TIME ZONE zone))::int)")
+EDGE_HOURS_SIGN = (f"((s.registered_at >= p_from AND s.registered_at < p_to)::int"
+                   f" - (s.registered_at >= (d0::timestamp AT TIME ZONE zone) AND s.registered_at < (d1::timestamp AT TIME ZONE zone))::int)")
 
 
 def daily_insert(source: str) -> str:
@@ -225,18 +233,28 @@ def hours_insert(source: str) -> str:
             "ON CONFLICT (group_by, day, district_code, key, bucket) DO UPDATE SET n = kpi_daily_hours.n + EXCLUDED.n")
 
 
+def functions_sql() -> str:
+    """The compaction, the rebuild and the reads, with the figures' sums written out."""
+    every_fact = "(SELECT 1::smallint AS sign, f.* FROM kpi_facts f)"
+    plain = ", ".join(name for name, _ in FIGURE_SUMS)
+    return (ADD.replace("{daily_insert_moved}", daily_insert("moved"))
+            .replace("{hours_insert_moved}", hours_insert("moved"))
+            .replace("{daily_insert_all}", daily_insert(every_fact))
+            .replace("{hours_insert_all}", hours_insert(every_fact))
+            .replace("{sums}", SUMS).replace("{lateral}", LATERAL).replace("{groups}", GROUPS)
+            .replace("{columns}", COLUMNS).replace("{plain}", plain)
+            .replace("{edge_sums}", SUMS.replace("s.sign", EDGE_SIGN))
+            .replace("{edge_reported}", _edge("f.reported_at")).replace("{edge_registered}", _edge("f.registered_at"))
+            .replace("{edge_rejected}", _edge("f.rejected_at"))
+            .replace("{edge_hours_sign}", EDGE_HOURS_SIGN)
+            .replace("{edge_registered_s}", _edge("s.registered_at").replace("p_as_of, ", "")))
+
+
 def upgrade():
     from gridpatrol.kpis.services import rebuild_daily
 
-    every_fact = "(SELECT 1::smallint AS sign, f.* FROM kpi_facts f)"
-    plain = ", ".join(name for name, _ in FIGURE_SUMS)
     op.execute(SCHEMA)
-    op.execute(ADD.replace("{daily_insert_moved}", daily_insert("moved"))
-               .replace("{hours_insert_moved}", hours_insert("moved"))
-               .replace("{daily_insert_all}", daily_insert(every_fact))
-               .replace("{hours_insert_all}", hours_insert(every_fact))
-               .replace("{sums}", SUMS).replace("{lateral}", LATERAL).replace("{groups}", GROUPS)
-               .replace("{columns}", COLUMNS).replace("{plain}", plain))
+    op.execute(functions_sql())
     rebuild_daily(op.get_bind())
 
 
