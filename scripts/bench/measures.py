@@ -25,7 +25,8 @@ def pct(xs: list[float], p: float):
 def sequential(port: int, token: str, paths: list[str], seconds: float, min_requests: int = 5,
                max_requests: int = 100_000, gzip_ok: bool = True) -> dict:
     """One client, one keep-alive connection, the paths in turn for `seconds` (at least min_requests,
-    at most max_requests): latency per request (ms), bytes on the wire and uncompressed."""
+    at most max_requests): latency per request (ms), bytes on the wire and uncompressed. A request not
+    answered in 120 s ends the measure, counted at 120 s (`statuses: {"timeout": 1}`)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     headers = {"Authorization": f"Bearer {token}"}
     if gzip_ok:
@@ -37,9 +38,15 @@ def sequential(port: int, token: str, paths: list[str], seconds: float, min_requ
     while i < max_requests and (i < min_requests or time.perf_counter() < end):
         path = paths[i % len(paths)]
         t = time.perf_counter()
-        conn.request("GET", path, headers=headers)
-        r = conn.getresponse()
-        body = r.read()
+        try:
+            conn.request("GET", path, headers=headers)
+            r = conn.getresponse()
+            body = r.read()
+        except TimeoutError:  # no answer within the client's timeout: counted at the timeout, and the end
+            lat.append((time.perf_counter() - t) * 1000)
+            per_path[path].append(lat[-1])
+            statuses["timeout"] = statuses.get("timeout", 0) + 1
+            break
         ms = (time.perf_counter() - t) * 1000
         lat.append(ms)
         per_path[path].append(ms)
@@ -49,7 +56,8 @@ def sequential(port: int, token: str, paths: list[str], seconds: float, min_requ
         i += 1
     conn.close()
     return {"kind": "http-1", "clients": 1, "requests": len(lat), "paths": len(paths),
-            "non_2xx": sum(n for s, n in statuses.items() if not 200 <= s < 300), "statuses": statuses,
+            "non_2xx": sum(n for s, n in statuses.items() if s == "timeout" or not 200 <= s < 300),
+            "statuses": statuses,
             "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "p99_ms": pct(lat, 99), "max_ms": pct(lat, 100),
             "throughput_per_s": round(len(lat) / max(sum(lat) / 1000, 1e-9), 1),
             "bytes_wire_median": pct(wire, 50), "bytes_raw_median": pct(raw, 50),
