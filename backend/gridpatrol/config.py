@@ -24,7 +24,10 @@ class Config:
     # pool_pre_ping: it costs a round trip per request; a pooled connection the server closed is
     # found at checkout without one (core.db.watch_connections)
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_size": _int("DB_POOL_SIZE", 5),
-                                 "connect_args": {"connect_timeout": _int("DB_CONNECT_TIMEOUT_S", 5)}}
+                                 # no JIT: its compilation cost 30-580 ms a statement on KPI and list queries at
+                                 # 10M cases, more than it saved (docs/performance.md, fourth round)
+                                 "connect_args": {"connect_timeout": _int("DB_CONNECT_TIMEOUT_S", 5),
+                                                  "options": "-c jit=off"}}
     SECRET_KEY = os.environ.get("SECRET_KEY", "")
     TIMEZONE = os.environ.get("GRIDPATROL_TIMEZONE", "Asia/Shanghai")
     PHOTO_STORAGE = os.environ.get("PHOTO_STORAGE", str(ROOT / "var" / "photos"))

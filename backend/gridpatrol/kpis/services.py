@@ -148,7 +148,7 @@ def _facts(user: User, group_by: str, live: bool) -> tuple[str, dict]:
 def _aggregate_in_memory() -> None:
     """A KPI query groups every fact of its period: room to do it in memory (the default 4 MB sorts a
     whole history on disk), for this transaction only."""
-    db.session.execute(text("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off"))
+    db.session.execute(text("SET LOCAL work_mem = '64MB'"))
 
 
 def source(args: dict) -> str:
