@@ -10,10 +10,7 @@ serves as the restricted role `gridpatrol db app-role` makes (`<database>_app`),
 import itertools
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -27,7 +24,7 @@ sys.path.insert(0, str(ROOT / "backend"))
 # the figures tests print ("[name] …") are gathered at the end of the run (tests/figures.py)
 pytest_plugins = ["figures"]
 
-from helpers import DEMO_DISTRICT, PASSWORD, Api, _counter, block_geojson, png  # noqa: F401  (also for old imports)
+from helpers import DEMO_DISTRICT, PASSWORD, Api, _counter, block_geojson, png, served  # noqa: F401  (also for old imports)
 
 
 def _database_url() -> str:
@@ -196,34 +193,10 @@ def district(app):
             "point": lambda i: (x0 + (i % 3) * d + d / 2, y0 - (i // 3) * d - d / 2)}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def live_server(app, app_database_url, tmp_path_factory):
     """The product as deployed: `gridpatrol serve` (gunicorn) on a free port, on the test database,
     as the restricted role (its connections are named `gridpatrol-live` in pg_stat_activity)."""
-    port = _free_port()
-    env = dict(os.environ, DATABASE_URL=app_database_url, PHOTO_STORAGE=app.config["PHOTO_STORAGE"],
-               PGAPPNAME="gridpatrol-live")
-    env.pop("MIGRATE_DATABASE_URL", None)
-    log = open(tmp_path_factory.mktemp("server") / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "gridpatrol.cli", "serve", "--port", str(port), "--workers", "2"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    import requests
-    for _ in range(150):
-        try:
-            if requests.get(base + "/healthz", timeout=1).status_code == 200:
-                break
-        except requests.RequestException:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise RuntimeError("the live server did not start")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=20)
+    with served(app_database_url, app.config["PHOTO_STORAGE"], tmp_path_factory.mktemp("server"),
+                "gridpatrol-live", workers=2) as base:
+        yield base

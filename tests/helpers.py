@@ -3,9 +3,16 @@
 Import them with `from helpers import ...` (tests/ is on the import path; a name like
 `conftest` is not unique across the test folders).
 """
+import contextlib
 import io
 import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +140,39 @@ def close_case(o, case_id):
     where = o.inspector.case(case_id)["location"]
     lon, lat = where["lon"], where["lat"]
     return o.inspector.act(case_id, "verify_pass", {"photo_ids": [check["id"]], "lon": lon, "lat": lat})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(database_url: str, photo_storage: str, logdir: Path, appname: str, workers: int = 1):
+    """`gridpatrol serve` (gunicorn) in a process of its own on a free port: its base URL, once it
+    answers /healthz; stopped afterwards. Its connections are named `appname` in pg_stat_activity."""
+    import requests
+
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=database_url, PHOTO_STORAGE=photo_storage, PGAPPNAME=appname)
+    env.pop("MIGRATE_DATABASE_URL", None)
+    log = open(logdir / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "gridpatrol.cli", "serve", "--port", str(port),
+                             "--workers", str(workers)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            cwd=Path(__file__).resolve().parents[1])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"the server did not start; see {log.name}")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()

@@ -5,11 +5,6 @@ by the statement that writes the case). And a statement prepared before a migrat
 type answers 503 with Retry-After, once, not 500.
 
 Everything here runs on a database of its own (`make_app`): the calendar and the users table change."""
-import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -20,9 +15,8 @@ import requests
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from helpers import DEMO_DISTRICT, PASSWORD, Api
+from helpers import DEMO_DISTRICT, PASSWORD, Api, served
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LIMITS = {"A": {"amount": 2, "unit": "hour", "clock": True}, "B": {"amount": 3, "unit": "hour", "clock": True},
           "C": {"amount": 5, "unit": "day", "clock": False}}
@@ -44,32 +38,9 @@ def owner_url(fresh, database_url):
 def other_server(fresh, tmp_path_factory):
     """Another app server on the same database: `gridpatrol serve` in a process of its own, so what
     it changes is never in this process's memory."""
-    port = _free_port()
-    env = dict(os.environ, DATABASE_URL=fresh.config["SQLALCHEMY_DATABASE_URI"],
-               PHOTO_STORAGE=fresh.config["PHOTO_STORAGE"], PGAPPNAME="gridpatrol-fresh-other")
-    env.pop("MIGRATE_DATABASE_URL", None)
-    log = open(tmp_path_factory.mktemp("other_server") / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "gridpatrol.cli", "serve", "--port", str(port), "--workers", "1"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if requests.get(base + "/healthz", timeout=1).status_code == 200:
-                break
-        except requests.RequestException:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise RuntimeError("the other server did not start")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=20)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    with served(fresh.config["SQLALCHEMY_DATABASE_URI"], fresh.config["PHOTO_STORAGE"],
+                tmp_path_factory.mktemp("other_server"), "gridpatrol-fresh-other") as base:
+        yield base
 
 
 def signed_in(app, *roles, scope=(DEMO_DISTRICT,)) -> Api:
