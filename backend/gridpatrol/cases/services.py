@@ -6,7 +6,7 @@ from functools import lru_cache
 from flask import current_app
 from geoalchemy2.shape import to_shape
 from psycopg.errors import LockNotAvailable
-from sqlalchemy import Float, column, func, or_, select, text
+from sqlalchemy import Float, Integer, bindparam, column, func, or_, select, text
 from sqlalchemy.exc import OperationalError
 
 from ..auth.models import User
@@ -185,6 +185,8 @@ def _duplicates_statement(scope_sql: str):
 
 # ---------------------------------------------------------------- reports
 
+# the catalog's rule for a report's category, in SQL (`Category.accepts_reports_from`), for _REPORT
+_ACCEPTS_REPORTS = f"({Category.accepts_reports_from(bindparam('catalog_version', type_=Integer))})"
 # A report's writes in one round trip: the case number from the sequence, the case, and its
 # first event (through the event log's hash-chain and webhook triggers, which see the new case
 # row), answering the case's columns so the ORM takes the row as loaded. The category is checked
@@ -199,14 +201,13 @@ WITH new_case AS (
                      deadline_register, stage_started_at, stage_deadline, stage_clock)
   SELECT (SELECT :day || lpad(s.n::text, greatest(5, length(s.n::text)), '0')
           FROM (SELECT nextval('case_number_seq') AS n) s),
-         'reported', cat.code, :urgency, :description, :address,
+         'reported', categories.code, :urgency, :description, :address,
          ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :accuracy_m,
          :grid_code, :district_code, :street_code, :community_code, :location_flags, :source, :reporter_id,
          :catalog_version, CAST(:contact AS jsonb), :observed_at, :now, :now, 1,
          :deadline, :now, :deadline, :clock
-  FROM categories cat
-  WHERE cat.code = :category_code
-    AND (cat.retired_in_version IS NULL OR cat.retired_in_version > :catalog_version)
+  FROM categories
+  WHERE categories.code = :category_code AND {_ACCEPTS_REPORTS}
   RETURNING *
 ), first_event AS (
   INSERT INTO case_events (case_id, at, actor_id, action, from_status, to_status, payload, client_time)

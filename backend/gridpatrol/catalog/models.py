@@ -1,7 +1,8 @@
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text, or_
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..core.db import check_in, created_at_column
@@ -50,10 +51,18 @@ class Category(db.Model):
     def active(self) -> bool:
         return self.retired_in_version is None
 
+    @hybrid_method
     def accepts_reports_from(self, catalog_version: int | None) -> bool:
+        """A report made with `catalog_version` may use this category: it is not retired, or was
+        retired in a later version than the reporter's (no version given: only if not retired)."""
         if self.retired_in_version is None:
             return True
         return catalog_version is not None and catalog_version < self.retired_in_version
+
+    @accepts_reports_from.expression
+    def accepts_reports_from(cls, catalog_version):
+        # the same rule in SQL (NULL > x is not true: no version given, only if not retired)
+        return or_(cls.retired_in_version.is_(None), cls.retired_in_version > catalog_version)
 
 
 class CalendarDay(db.Model):
