@@ -176,3 +176,15 @@ def served(database_url: str, photo_storage: str, logdir: Path, appname: str, wo
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
+
+
+def sql(app, statement: str, **params):
+    """Run one SQL statement in the app's database and commit: its rows, or None."""
+    from sqlalchemy import text
+
+    from gridpatrol.extensions import db
+    with app.app_context():
+        result = db.session.execute(text(statement), params)
+        rows = result.all() if result.returns_rows else None
+        db.session.commit()
+        return rows

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import text
 
-from helpers import PASSWORD, Api, block_geojson
+from helpers import PASSWORD, Api, block_geojson, sql
 
 CODE = "930001"
 DAILY_GROUPS = ("team", "category", "street")
@@ -143,15 +143,6 @@ def _get(api, path, **query):
     return r.get_json()
 
 
-def _sql(app, statement, **params):
-    from gridpatrol.extensions import db
-    with app.app_context():
-        out = db.session.execute(text(statement), params)
-        rows = out.all() if out.returns_rows else None
-        db.session.commit()
-        return rows
-
-
 def _periods():
     now = datetime.now(timezone.utc)
     return [{}, {"from": (now - timedelta(days=45, hours=7)).isoformat(),
@@ -185,11 +176,11 @@ def _compact(app):
 
 
 def _log_rows(app):
-    return _sql(app, "SELECT count(*) FROM kpi_facts_log WHERE district_code = :d", d=CODE)[0][0]
+    return sql(app, "SELECT count(*) FROM kpi_facts_log WHERE district_code = :d", d=CODE)[0][0]
 
 
 def _daily_rows(app):
-    return _sql(app, "SELECT count(*) FROM kpi_daily WHERE district_code = :d", d=CODE)[0][0]
+    return sql(app, "SELECT count(*) FROM kpi_daily WHERE district_code = :d", d=CODE)[0][0]
 
 
 def test_the_daily_path_gives_the_event_logs_rows_before_and_after_folding(app, world):
@@ -263,12 +254,12 @@ def test_reads_use_the_daily_sums_and_rebuild_mends_them(app, world):
     period = {"from": _periods()[3]["from"]}
     _compact(app)
     right = _same_both_ways(sup, "category", period)["rows"]
-    _sql(app, "UPDATE kpi_daily SET registered = registered + 1000 WHERE district_code = :d", d=CODE)
+    sql(app, "UPDATE kpi_daily SET registered = registered + 1000 WHERE district_code = :d", d=CODE)
     spoiled = _get(sup, "/api/v1/kpis", group_by="category", **period)["rows"]
     # every day row strictly inside the period was read; those of the first and the last local day
     # may be (the sums' days end at the midnights nearest to the period's ends)
     def rows(condition):
-        return _sql(app, "SELECT count(*) FROM kpi_daily WHERE district_code = :d AND group_by = 'category' "
+        return sql(app, "SELECT count(*) FROM kpi_daily WHERE district_code = :d AND group_by = 'category' "
                          f"AND {condition}", d=CODE, f=period["from"], tz=app.config["TIMEZONE"])[0][0]
     first = "(CAST(:f AS timestamptz) AT TIME ZONE :tz)::date"
     inner = rows(f"day > {first} AND day < (now() AT TIME ZONE :tz)::date")
@@ -284,15 +275,15 @@ def test_reads_use_the_daily_sums_and_rebuild_mends_them(app, world):
 def test_sums_kept_in_another_time_zone_are_not_read(app, world):
     sup = world["supervisor"]
     _compact(app)
-    _sql(app, "UPDATE kpi_daily SET registered = registered + 1000 WHERE district_code = :d", d=CODE)
-    _sql(app, "UPDATE kpi_daily_state SET tz = 'UTC'")
+    sql(app, "UPDATE kpi_daily SET registered = registered + 1000 WHERE district_code = :d", d=CODE)
+    sql(app, "UPDATE kpi_daily_state SET tz = 'UTC'")
     try:
         for group_by in DAILY_GROUPS:
             _same_both_ways(sup, group_by, {})  # from the facts: the spoiled sums are not read
     finally:
         result = app.test_cli_runner().invoke(args=["kpis", "rebuild"])
         assert result.exit_code == 0, result.output
-    assert _sql(app, "SELECT tz FROM kpi_daily_state")[0][0] == app.config["TIMEZONE"]
+    assert sql(app, "SELECT tz FROM kpi_daily_state")[0][0] == app.config["TIMEZONE"]
 
 
 def test_percentiles_beyond_the_exact_limit_are_within_a_bucket(app, world):

@@ -15,7 +15,7 @@ import requests
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from helpers import DEMO_DISTRICT, PASSWORD, Api, served
+from helpers import DEMO_DISTRICT, PASSWORD, Api, served, sql
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LIMITS = {"A": {"amount": 2, "unit": "hour", "clock": True}, "B": {"amount": 3, "unit": "hour", "clock": True},
@@ -75,15 +75,6 @@ def remote_admin(fresh, other_server):
 @pytest.fixture(scope="module")
 def inspector(fresh):
     return signed_in(fresh, "inspector", "dispatcher")
-
-
-def sql(app, statement, **params):
-    from gridpatrol.extensions import db
-    with app.app_context():
-        result = db.session.execute(text(statement), params)
-        rows = result.all() if result.returns_rows else None
-        db.session.commit()
-        return rows
 
 
 def report(api, code, expect=201, **body):

@@ -2,7 +2,6 @@ import csv
 import io
 
 import click
-from sqlalchemy.exc import OperationalError
 from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -121,16 +120,7 @@ def rebuild(batch):
 def compact(every):
     """Fold the KPI facts' change log into the daily sums that KPI reads of long periods use (scripts/run
     keeps this running with --every; without it, reads stay right and get slower as the log grows)."""
-    import time
-
-    while True:
-        try:
-            n = services.compact()
-        except OperationalError as exc:  # the database restarting: try again at the next round
-            click.echo(f"kpis compact: {exc.__class__.__name__}: {str(exc).splitlines()[0]}", err=True)
-            services.db.session.rollback()
-            n = 0
-        if every is None:
-            click.echo(f"{n} log rows folded")
-            return
-        time.sleep(every if n < 10_000 else 0)
+    if every is None:
+        click.echo(f"{services.compact()} log rows folded")
+    else:
+        services.keep_compacting(every, lambda message: click.echo(message, err=True))

@@ -8,9 +8,11 @@ handled. `case_ids()` runs the same SQL for one figure, which is how every figur
 the cases behind it.
 """
 from datetime import date, datetime, time, timedelta
+from time import sleep
 
 from flask import current_app
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from ..auth.models import User
 from ..catalog import services as catalog
@@ -56,6 +58,9 @@ FIGURES = {
                     " AND deadline_handle < :as_of"
                     " AND NOT coalesce(last_handle_at > last_dispatch_at AND last_handle_at <= deadline_handle, false)",
 }
+
+# every figure as a count over the facts CTE (kpis() and trend() from the facts)
+_FIGURE_COUNTS = ",\n".join(f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in FIGURES.items())
 
 _FACTS = """
 WITH {source},
@@ -120,6 +125,19 @@ def compact() -> int:
     return n
 
 
+def keep_compacting(every: float, report) -> None:
+    """compact() every `every` seconds, at once again while the log is long; a database that does not
+    answer (restarting) is reported through `report` and tried again at the next round."""
+    while True:
+        try:
+            n = compact()
+        except OperationalError as exc:
+            report(f"kpis compact: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+            db.session.rollback()
+            n = 0
+        sleep(every if n < 10_000 else 0)
+
+
 def fact_cases() -> int:
     return db.session.execute(text("SELECT count(DISTINCT case_id) FROM kpi_facts")).scalar()
 
@@ -178,9 +196,8 @@ def kpis(user: User, group_by: str, args: dict) -> dict:
 
 def _kpis_facts(user: User, group_by: str, args: dict, params: dict) -> list:
     facts, more = _facts(user, group_by, source(args) == "rollup")
-    counts = ",\n".join(f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in FIGURES.items())
     return db.session.execute(text(facts + f"""
-        SELECT key, {counts},
+        SELECT key, {_FIGURE_COUNTS},
                percentile_cont(0.5) WITHIN GROUP (ORDER BY handling_hours) FILTER (WHERE in_p) AS p50,
                percentile_cont(0.9) WITHIN GROUP (ORDER BY handling_hours) FILTER (WHERE in_p) AS p90
         FROM facts GROUP BY key
@@ -244,23 +261,34 @@ DAILY_SUMS = ("n_rep", "reports", "n_reg", "registered", "dispatched", "returned
               "closed_on_time", "n_rej", "rejected")
 
 
-def _kpis_daily(user: User, group_by: str, daily: dict, params: dict) -> list:
-    """kpis() from the daily sums: the same rows as from the facts; the handling-hour percentiles exact
-    up to KPI_EXACT_PERCENTILE_ROWS registrations in the period, beyond that from the hours' buckets."""
+def _daily_counts(user: User, group_by: str, daily: dict, params: dict, period: str | None) -> tuple[list, dict]:
+    """The figures from the daily sums (kpi_daily_read) and open_overdue from the facts, per key, and per
+    period when `period` (SQL of a period's start from a local day `{day}`) is given; with the
+    statement's parameters."""
     scope_sql, scope = case_scope_sql(user.scope)
     params = {**params, **daily, **scope, "kind": "t" if group_by == "team" else "c"}
     sums = ", ".join(f"sum(d.{name})::bigint AS {name}" for name in DAILY_SUMS)
+    day_period = period.format(day="d.day::timestamp") if period else "NULL::timestamptz"
+    fact_period = period.format(day="(c.registered_at AT TIME ZONE :tz)") if period else "NULL::timestamptz"
     rows = db.session.execute(text(f"""
         WITH d AS (
-          SELECT d.key, {sums}
+          SELECT d.key, {day_period} AS period_start, {sums}
           FROM kpi_daily_read(:g, :districts, :d0, :d1, :from, :to, :as_of, :zone) d
-          GROUP BY d.key HAVING sum(d.n_rep) + sum(d.n_reg) + sum(d.n_rej) > 0
+          GROUP BY 1, 2 HAVING sum(d.n_rep) + sum(d.n_reg) + sum(d.n_rej) > 0
         ),
-        o AS ({_OPEN_OVERDUE.format(key=GROUP_KEYS[group_by], period="NULL::timestamptz", scope=scope_sql)})
+        o AS ({_OPEN_OVERDUE.format(key=GROUP_KEYS[group_by], period=fact_period, scope=scope_sql)})
         SELECT d.*, coalesce(o.open_overdue, 0) AS open_overdue
-        FROM d LEFT JOIN o ON o.key IS NOT DISTINCT FROM d.key
+        FROM d LEFT JOIN o ON o.key IS NOT DISTINCT FROM d.key AND o.period_start IS NOT DISTINCT FROM d.period_start
         ORDER BY d.key NULLS LAST
     """), params).mappings().all()
+    return rows, params
+
+
+def _kpis_daily(user: User, group_by: str, daily: dict, params: dict) -> list:
+    """kpis() from the daily sums: the same rows as from the facts; the handling-hour percentiles exact
+    up to KPI_EXACT_PERCENTILE_ROWS registrations in the period, beyond that from the hours' buckets."""
+    rows, params = _daily_counts(user, group_by, daily, params, None)
+    scope_sql = case_scope_sql(user.scope)[0]
     binned = sum(r["n_reg"] for r in rows) > current_app.config["KPI_EXACT_PERCENTILE_ROWS"]
     rows = [dict(r, p50=None, p90=None, binned=binned) for r in rows]
     by_key = {r["key"]: r for r in rows}
@@ -290,21 +318,7 @@ def _kpis_daily(user: User, group_by: str, daily: dict, params: dict) -> list:
 
 def _trend_daily(user: User, group_by: str, daily: dict, params: dict) -> list:
     """trend() from the daily sums: per key and period, the same figures as from the facts."""
-    scope_sql, scope = case_scope_sql(user.scope)
-    params = {**params, **daily, **scope, "kind": "t" if group_by == "team" else "c"}
-    sums = ", ".join(f"sum(d.{name})::bigint AS {name}" for name in DAILY_SUMS)
-    period = "date_trunc(:interval, {day}) AT TIME ZONE :tz"
-    return db.session.execute(text(f"""
-        WITH d AS (
-          SELECT d.key, {period.format(day="d.day::timestamp")} AS period_start, {sums}
-          FROM kpi_daily_read(:g, :districts, :d0, :d1, :from, :to, :as_of, :zone) d
-          GROUP BY 1, 2 HAVING sum(d.n_rep) + sum(d.n_reg) + sum(d.n_rej) > 0
-        ),
-        o AS ({_OPEN_OVERDUE.format(key=GROUP_KEYS[group_by], scope=scope_sql,
-                                   period=period.format(day="(c.registered_at AT TIME ZONE :tz)"))})
-        SELECT d.*, coalesce(o.open_overdue, 0) AS open_overdue
-        FROM d LEFT JOIN o ON o.key IS NOT DISTINCT FROM d.key AND o.period_start = d.period_start
-    """), params).mappings().all()
+    return _daily_counts(user, group_by, daily, params, "date_trunc(:interval, {day}) AT TIME ZONE :tz")[0]
 
 
 def hours_bucket_bounds(bucket: int) -> tuple[float, float]:
@@ -432,11 +446,10 @@ def trend(user: User, group_by: str, interval: str, args: dict) -> dict:
         rows = _trend_daily(user, group_by, daily, params)
     else:
         facts, more = _facts(user, group_by, source(args) == "rollup")
-        counts = ",\n".join(f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in FIGURES.items())
         rows = db.session.execute(text(facts + f"""
             SELECT key, CASE WHEN in_p THEN date_trunc(:interval, registered_at AT TIME ZONE :tz) AT TIME ZONE :tz END
                         AS period_start,
-                   {counts}
+                   {_FIGURE_COUNTS}
             FROM facts WHERE in_reports OR in_p OR rejected_in_p
             GROUP BY 1, 2
         """), {**params, **more}).mappings().all()

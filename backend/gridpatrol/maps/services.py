@@ -79,7 +79,7 @@ def _counts_sql(filters: str) -> str:
 
 # The grids of a tile from GRID_MIN_ZOOM to CACHE_MAX_ZOOM: what ST_AsMVTGeom makes of them (most of
 # the tile's work) is the same for every caller and only changes with the grids, so it is kept in
-# grid_tile_cache (migration 0010) with the version of the grids it was cut from, and only the counts,
+# grid_tile_cache (migration 0012) with the version of the grids it was cut from, and only the counts,
 # which move with every case action and with the clock (overdue), are read per request. Deeper tiles
 # hold a few grids each (cheap to cut) and there are many more of them: they are always cut afresh.
 CACHE_MAX_ZOOM = 16
