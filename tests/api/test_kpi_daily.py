@@ -13,14 +13,17 @@ import random
 import uuid
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
 
+from gridpatrol.kpis import services
 from helpers import PASSWORD, Api, block_geojson, sql
 
 CODE = "930001"
 DAILY_GROUPS = ("team", "category", "street")
+SUMS = services.DAILY_SUMS
 # (action, from, to, hours after the previous step, acting team: T, U or None, dispatched to)
 PATHS = {
     "reported": [],
@@ -232,11 +235,17 @@ def test_events_after_folding_count_at_once(app, world):
     for group_by in DAILY_GROUPS:
         for period in _periods():
             _same_both_ways(sup, group_by, period)
+        _same_trend(sup, group_by, "month")  # whole months from kpi_monthly, plus the log
     after = {r["key"]: r for r in _same_both_ways(sup, "team", {"from": _periods()[3]["from"]})["rows"]}
     assert after[u]["closed"] == before[u]["closed"] + 3
     assert after[None]["rejected"] == before[None]["rejected"] + 1
     _compact(app)
     assert _same_both_ways(sup, "team", {"from": _periods()[3]["from"]})["rows"] == list(after.values())
+    # the compaction keeps the months the sums of their days
+    months = sql(app, "SELECT * FROM kpi_monthly WHERE district_code = :d EXCEPT SELECT group_by, "
+                      "date_trunc('month', day)::date, district_code, key, " + ", ".join(f"sum({n})" for n in SUMS) +
+                      " FROM kpi_daily WHERE district_code = :d GROUP BY 1, 2, 3, 4", d=CODE)
+    assert months == [] and sql(app, "SELECT count(*) FROM kpi_monthly WHERE district_code = :d", d=CODE)[0][0] >= 6
 
 
 def test_the_city_and_a_street_see_the_same_as_the_event_log(app, world):
@@ -251,25 +260,26 @@ def test_the_city_and_a_street_see_the_same_as_the_event_log(app, world):
 
 def test_reads_use_the_daily_sums_and_rebuild_mends_them(app, world):
     sup = world["supervisor"]
-    period = {"from": _periods()[3]["from"]}
     _compact(app)
-    right = _same_both_ways(sup, "category", period)["rows"]
-    sql(app, "UPDATE kpi_daily SET registered = registered + 1000 WHERE district_code = :d", d=CODE)
-    spoiled = _get(sup, "/api/v1/kpis", group_by="category", **period)["rows"]
-    # every day row strictly inside the period was read; those of the first and the last local day
-    # may be (the sums' days end at the midnights nearest to the period's ends)
-    def rows(condition):
-        return sql(app, "SELECT count(*) FROM kpi_daily WHERE district_code = :d AND group_by = 'category' "
-                         f"AND {condition}", d=CODE, f=period["from"], tz=app.config["TIMEZONE"])[0][0]
-    first = "(CAST(:f AS timestamptz) AT TIME ZONE :tz)::date"
-    inner = rows(f"day > {first} AND day < (now() AT TIME ZONE :tz)::date")
-    ends = rows(f"(day = {first} OR day = (now() AT TIME ZONE :tz)::date)")
-    assert inner > 30
-    spoiled_by = sum(r["registered"] for r in spoiled) - sum(r["registered"] for r in right)
-    assert spoiled_by % 1000 == 0 and 1000 * inner <= spoiled_by <= 1000 * (inner + ends)
-    result = app.test_cli_runner().invoke(args=["kpis", "rebuild", "--batch", "100000"])
-    assert result.exit_code == 0, result.output
-    assert _same_both_ways(sup, "category", period)["rows"] == right
+    for period in _periods()[1:]:
+        right = _same_both_ways(sup, "category", period)["rows"]
+        # every day and month row the period's bounds name is read: spoil each level by its own amount
+        sql(app, "UPDATE kpi_daily SET registered = registered + 1000 WHERE district_code = :d", d=CODE)
+        sql(app, "UPDATE kpi_monthly SET registered = registered + 1000000 WHERE district_code = :d", d=CODE)
+        spoiled = _get(sup, "/api/v1/kpis", group_by="category", **period)
+        start, as_of = datetime.fromisoformat(period["from"]), datetime.fromisoformat(spoiled["as_of"])
+        to = datetime.fromisoformat(period["to"]) if "to" in period else as_of
+        b = services.sum_bounds(start, to, as_of, ZoneInfo(app.config["TIMEZONE"]), months=True)
+        rows = "SELECT count(*) FROM {} WHERE district_code = :d AND group_by = 'category' AND day >= :a AND day < :b"
+        days = sum(sql(app, rows.format("kpi_daily"), d=CODE, a=a, b=z)[0][0]
+                   for a, z in ((b["d0"], b["m0"]), (b["m1"], b["d1"])))
+        months = sql(app, rows.format("kpi_monthly"), d=CODE, a=b["m0"], b=b["m1"])[0][0]
+        assert days + months > 0 and (months > 0 or "to" in period)
+        spoiled_by = sum(r["registered"] for r in spoiled["rows"]) - sum(r["registered"] for r in right)
+        assert spoiled_by == 1000 * days + 1000000 * months
+        result = app.test_cli_runner().invoke(args=["kpis", "rebuild", "--batch", "100000"])
+        assert result.exit_code == 0, result.output
+        assert _same_both_ways(sup, "category", period)["rows"] == right
 
 
 def test_sums_kept_in_another_time_zone_are_not_read(app, world):

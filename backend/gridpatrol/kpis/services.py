@@ -221,10 +221,12 @@ _OPEN_OVERDUE = """
   GROUP BY 1, 2"""
 
 
-def _daily(user: User, group_by: str, live: bool, start: datetime, to: datetime, as_of: datetime) -> dict | None:
+def _daily(user: User, group_by: str, live: bool, start: datetime, to: datetime, as_of: datetime,
+           months: bool = True) -> dict | None:
     """The arguments of kpi_daily_read() when the daily sums can answer: as of now, a grouping they keep,
     a caller who sees whole districts (or everything), sums kept in this deployment's time zone, and at
-    least one whole local day in the period. Otherwise None: the facts answer."""
+    least one whole local day in the period. Otherwise None: the facts answer. `months`: whole local
+    months may come from the monthly sums (not for a caller who puts each row's day in a week)."""
     if not live or group_by not in DAILY_GROUPS:
         return None
     if EVERYWHERE in user.scope:
@@ -236,8 +238,15 @@ def _daily(user: User, group_by: str, live: bool, start: datetime, to: datetime,
     zone = current_app.config["TIMEZONE"]
     if db.session.execute(text("SELECT tz FROM kpi_daily_state")).scalar() != zone:
         return None
-    tz = catalog.work_calendar().tz
+    bounds = sum_bounds(start, to, as_of, catalog.work_calendar().tz, months)
+    if bounds is None:
+        return None
+    return {"g": group_by, "districts": districts, **bounds, "zone": zone}
 
+
+def sum_bounds(start: datetime, to: datetime, as_of: datetime, tz, months: bool) -> dict | None:
+    """Which sums kpi_daily_read() takes for the period [start, to) as of `as_of`: the days [d0, d1) and,
+    within them, the whole months [m0, m1) (empty: m0 = m1); None without a whole local day."""
     def midnight(moment: datetime, up: bool | None = None) -> date:
         """The local midnight nearest to `moment` (`up`: the next one, unless it is one)."""
         day = moment.astimezone(tz).date()
@@ -253,7 +262,20 @@ def _daily(user: User, group_by: str, live: bool, start: datetime, to: datetime,
     d1 = midnight(as_of, up=True) if to >= as_of else midnight(to)
     if d0 >= d1:
         return None
-    return {"g": group_by, "districts": districts, "d0": d0, "d1": d1, "zone": zone}
+    # the whole months inside [d0, d1) come from the monthly sums; up to now, this month is whole too
+    # (and the days then end with it, for the same reason)
+    m0 = d0 if d0.day == 1 else _next_month(d0)
+    m1 = _next_month(d1 - timedelta(days=1)) if to >= as_of else d1.replace(day=1)
+    if not months or m0 >= m1:
+        m0 = m1 = d0
+    elif to >= as_of:
+        d1 = m1
+    return {"d0": d0, "d1": d1, "m0": m0, "m1": m1}
+
+
+def _next_month(day: date) -> date:
+    """The first day of the month after `day`'s."""
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 DAILY_SUMS = ("n_rep", "reports", "n_reg", "registered", "dispatched", "returned", "handled", "reworked", "closed",
@@ -272,7 +294,7 @@ def _daily_counts(user: User, group_by: str, daily: dict, params: dict, period: 
     rows = db.session.execute(text(f"""
         WITH d AS (
           SELECT d.key, {day_period} AS period_start, {sums}
-          FROM kpi_daily_read(:g, :districts, :d0, :d1, :from, :to, :as_of, :zone) d
+          FROM kpi_daily_read(:g, :districts, :d0, :d1, :m0, :m1, :from, :to, :as_of, :zone) d
           GROUP BY 1, 2 HAVING sum(d.n_rep) + sum(d.n_reg) + sum(d.n_rej) > 0
         ),
         o AS ({_OPEN_OVERDUE.format(key=GROUP_KEYS[group_by], period=fact_period, scope=scope_sql)})
@@ -439,7 +461,7 @@ def trend(user: User, group_by: str, interval: str, args: dict) -> dict:
     starts, end = periods({**args, "as_of": as_of}, interval)
     tz = catalog.work_calendar().tz
     params = {"from": starts[0], "to": end, "as_of": as_of, "interval": interval, "tz": tz.key}
-    daily = _daily(user, group_by, source(args) == "rollup", starts[0], end, as_of)
+    daily = _daily(user, group_by, source(args) == "rollup", starts[0], end, as_of, months=interval == "month")
     _aggregate_in_memory()
     if daily:
         rows = _trend_daily(user, group_by, daily, params)

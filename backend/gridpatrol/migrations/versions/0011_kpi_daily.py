@@ -233,21 +233,27 @@ def hours_insert(source: str) -> str:
             "ON CONFLICT (group_by, day, district_code, key, bucket) DO UPDATE SET n = kpi_daily_hours.n + EXCLUDED.n")
 
 
-def functions_sql() -> str:
-    """The compaction, the rebuild and the reads, with the figures' sums written out."""
-    every_fact = "(SELECT 1::smallint AS sign, f.* FROM kpi_facts f)"
+def fill(sql: str) -> str:
+    """`sql` with the placeholders of the figures' sums, the groupings and the ends' differences filled in."""
     plain = ", ".join(name for name, _ in FIGURE_SUMS)
-    return (ADD.replace("{daily_insert_moved}", daily_insert("moved"))
-            .replace("{hours_insert_moved}", hours_insert("moved"))
-            .replace("{daily_insert_all}", daily_insert(every_fact))
-            .replace("{hours_insert_all}", hours_insert(every_fact))
-            .replace("{sums}", SUMS).replace("{lateral}", LATERAL).replace("{groups}", GROUPS)
+    return (sql.replace("{sums}", SUMS).replace("{lateral}", LATERAL).replace("{groups}", GROUPS)
             .replace("{columns}", COLUMNS).replace("{plain}", plain)
             .replace("{edge_sums}", SUMS.replace("s.sign", EDGE_SIGN))
             .replace("{edge_reported}", _edge("f.reported_at")).replace("{edge_registered}", _edge("f.registered_at"))
             .replace("{edge_rejected}", _edge("f.rejected_at"))
             .replace("{edge_hours_sign}", EDGE_HOURS_SIGN)
             .replace("{edge_registered_s}", _edge("s.registered_at").replace("p_as_of, ", "")))
+
+
+EVERY_FACT = "(SELECT 1::smallint AS sign, f.* FROM kpi_facts f)"
+
+
+def functions_sql() -> str:
+    """The compaction, the rebuild and the reads, with the figures' sums written out."""
+    return fill(ADD.replace("{daily_insert_moved}", daily_insert("moved"))
+                .replace("{hours_insert_moved}", hours_insert("moved"))
+                .replace("{daily_insert_all}", daily_insert(EVERY_FACT))
+                .replace("{hours_insert_all}", hours_insert(EVERY_FACT)))
 
 
 def upgrade():
