@@ -32,50 +32,9 @@ BEGIN
   INSERT INTO kpi_facts_log SELECT 1, n.* FROM new_rows n;
   RETURN NULL;
 END $$;
-
-CREATE OR REPLACE FUNCTION kpi_facts_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  id bigint;
-  done text := coalesce(current_setting('gridpatrol.kpi_refreshed', true), '');
-BEGIN
-  IF TG_TABLE_NAME = 'cases' THEN
-    id := NEW.id;
-  ELSE
-    id := NEW.case_id;
-  END IF;
-  IF position(',' || id || ',' IN done) > 0 THEN
-    RETURN NULL;
-  END IF;
-  PERFORM set_config('gridpatrol.kpi_refreshed', coalesce(nullif(done, ''), ',') || id || ',', true);
-  -- each change of the facts goes to the log for the daily sums (migration 0011) in the same statement
-  WITH gone AS (DELETE FROM kpi_facts WHERE case_id = id RETURNING *)
-  INSERT INTO kpi_facts_log SELECT -1, gone.* FROM gone;
-  WITH kept AS (INSERT INTO kpi_facts SELECT * FROM kpi_case_facts(ARRAY[id], 'infinity') RETURNING *)
-  INSERT INTO kpi_facts_log SELECT 1, kept.* FROM kept;
-  RETURN NULL;
-END $$;
 """
 
 DOWNGRADE = """
-CREATE OR REPLACE FUNCTION kpi_facts_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  id bigint;
-  done text := coalesce(current_setting('gridpatrol.kpi_refreshed', true), '');
-BEGIN
-  IF TG_TABLE_NAME = 'cases' THEN
-    id := NEW.id;
-  ELSE
-    id := NEW.case_id;
-  END IF;
-  IF position(',' || id || ',' IN done) > 0 THEN
-    RETURN NULL;
-  END IF;
-  PERFORM set_config('gridpatrol.kpi_refreshed', coalesce(nullif(done, ''), ',') || id || ',', true);
-  DELETE FROM kpi_facts WHERE case_id = id;
-  INSERT INTO kpi_facts SELECT * FROM kpi_case_facts(ARRAY[id], 'infinity');
-  RETURN NULL;
-END $$;
-
 CREATE OR REPLACE FUNCTION kpi_facts_log() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF current_setting('gridpatrol.kpi_nolog', true) = 'on' THEN
@@ -97,9 +56,37 @@ CREATE TRIGGER kpi_facts_log_delete AFTER DELETE ON kpi_facts REFERENCING OLD TA
 """
 
 
+# the refresh of migration 0009 with its writes of the facts as {write}
+REFRESH = """CREATE OR REPLACE FUNCTION kpi_facts_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  id bigint;
+  done text := coalesce(current_setting('gridpatrol.kpi_refreshed', true), '');
+BEGIN
+  IF TG_TABLE_NAME = 'cases' THEN
+    id := NEW.id;
+  ELSE
+    id := NEW.case_id;
+  END IF;
+  IF position(',' || id || ',' IN done) > 0 THEN
+    RETURN NULL;
+  END IF;
+  PERFORM set_config('gridpatrol.kpi_refreshed', coalesce(nullif(done, ''), ',') || id || ',', true);
+{write}
+  RETURN NULL;
+END $$;
+"""
+LOGGED = """  -- each change of the facts goes to the log for the daily sums (migration 0011) in the same statement
+  WITH gone AS (DELETE FROM kpi_facts WHERE case_id = id RETURNING *)
+  INSERT INTO kpi_facts_log SELECT -1, gone.* FROM gone;
+  WITH kept AS (INSERT INTO kpi_facts SELECT * FROM kpi_case_facts(ARRAY[id], 'infinity') RETURNING *)
+  INSERT INTO kpi_facts_log SELECT 1, kept.* FROM kept;"""
+PLAIN = """  DELETE FROM kpi_facts WHERE case_id = id;
+  INSERT INTO kpi_facts SELECT * FROM kpi_case_facts(ARRAY[id], 'infinity');"""
+
+
 def upgrade():
-    op.execute(UPGRADE)
+    op.execute(UPGRADE + REFRESH.replace("{write}", LOGGED))
 
 
 def downgrade():
-    op.execute(DOWNGRADE)
+    op.execute(REFRESH.replace("{write}", PLAIN) + DOWNGRADE)

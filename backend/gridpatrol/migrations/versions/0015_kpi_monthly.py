@@ -36,40 +36,7 @@ CREATE UNIQUE INDEX uq_kpi_monthly ON kpi_monthly (group_by, day, district_code,
 """
 
 FUNCTIONS = """
-CREATE OR REPLACE FUNCTION kpi_daily_compact() RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-  n bigint;
-  zone text := (SELECT tz FROM kpi_daily_state);
-BEGIN
-  IF zone IS NULL OR NOT pg_try_advisory_xact_lock(hashtext('kpi_daily_compact')) THEN
-    RETURN 0;
-  END IF;
-  WITH moved AS (DELETE FROM kpi_facts_log RETURNING *),
-  days AS ({daily_insert_moved} RETURNING 1),
-  months AS ({monthly_insert_moved} RETURNING 1),
-  hours AS ({hours_insert_moved} RETURNING 1)
-  SELECT count(*) INTO n FROM moved;
-  RETURN n;
-END $$;
-
-CREATE OR REPLACE FUNCTION kpi_daily_rebuild(zone text) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-  n bigint;
-BEGIN
-  LOCK TABLE kpi_facts IN SHARE MODE;
-  DELETE FROM kpi_daily;
-  DELETE FROM kpi_monthly;
-  DELETE FROM kpi_daily_hours;
-  DELETE FROM kpi_facts_log;
-  DELETE FROM kpi_daily_state;
-  INSERT INTO kpi_daily_state (tz) VALUES (zone);
-  {daily_insert_all};
-  {monthly_from_days};
-  {hours_insert_all};
-  SELECT count(*) INTO n FROM kpi_daily;
-  RETURN n;
-END $$;
-
+{compact_and_rebuild}
 DROP FUNCTION kpi_daily_read(text, text[], date, date, timestamptz, timestamptz, timestamptz, text);
 -- as before (migration 0011), with the whole months [m0, m1) (d0 <= m0 <= m1 <= d1, first days of
 -- months; m0 = m1: none) read from kpi_monthly instead of their days
@@ -109,7 +76,15 @@ def functions_sql() -> tuple[str, str]:
     sums = ", ".join(f"sum({name})" for name, _ in m.FIGURE_SUMS)
     monthly_from_days = (f"INSERT INTO kpi_monthly SELECT group_by, date_trunc('month', day)::date, district_code, key, "
                          f"{sums} FROM kpi_daily GROUP BY 1, 2, 3, 4")
-    sql = (FUNCTIONS.replace("{log_and_edges}", log_and_edges)
+    # 0011's compaction and rebuild, writing the months too
+    keep = m.ADD[m.ADD.index("CREATE FUNCTION kpi_daily_compact()"):m.ADD.index("-- The figures of grouping `g`")]
+    for old, new in (("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"),
+                     ("  hours AS (", "  months AS ({monthly_insert_moved} RETURNING 1),\n  hours AS ("),
+                     ("  DELETE FROM kpi_daily;\n", "  DELETE FROM kpi_daily;\n  DELETE FROM kpi_monthly;\n"),
+                     ("  {daily_insert_all};\n", "  {daily_insert_all};\n  {monthly_from_days};\n")):
+        assert keep.count(old) in (1, 2), old
+        keep = keep.replace(old, new)
+    sql = (FUNCTIONS.replace("{compact_and_rebuild}", keep).replace("{log_and_edges}", log_and_edges)
            .replace("{daily_insert_moved}", daily_moved).replace("{monthly_insert_moved}", monthly_moved)
            .replace("{hours_insert_moved}", m.hours_insert("moved"))
            .replace("{daily_insert_all}", m.daily_insert(m.EVERY_FACT))
