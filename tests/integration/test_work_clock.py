@@ -83,7 +83,8 @@ def _spans(case_ids):
 @pytest.fixture
 def set_span(app):
     """set_span(case_id, kind, a, b): a kept KPI fact given the span dispatched a, handled b (and its hours
-    counted); the cases' facts are worked out from their logs again afterwards, as every other test expects."""
+    counted); the cases' facts are worked out from their logs again afterwards (and the daily sums told), as
+    every other test expects."""
     from gridpatrol.extensions import db
     cases = set()
 
@@ -96,7 +97,7 @@ def set_span(app):
     yield put
     with app.app_context():
         for case_id in cases:
-            db.session.execute(text("SELECT kpi_facts_rebuild(:id, :id)"), {"id": case_id})
+            db.session.execute(text("SELECT kpi_facts_rebuild(:id, :id, logged => true)"), {"id": case_id})
         db.session.commit()
 
 

@@ -19,6 +19,8 @@ depends_on = None
 # the log itself in the same two statements (DELETE/INSERT ... RETURNING into the log), and the log loses
 # its identity key (nothing reads rows by it: the compaction takes the whole log, the reads all of it).
 # The calendar's recount of handling hours (an UPDATE of many facts, rare) keeps its statement trigger.
+# `kpi_facts_rebuild(lo, hi, logged)` writes the log when asked (a repair of some cases); `gridpatrol kpis
+# rebuild` does not ask, it sums every day again afterwards.
 # Cases are never deleted (their log is the audit record); were one deleted, the cascade to its facts
 # would not reach the daily sums until `gridpatrol kpis rebuild`.
 UPGRADE = """
@@ -32,9 +34,44 @@ BEGIN
   INSERT INTO kpi_facts_log SELECT 1, n.* FROM new_rows n;
   RETURN NULL;
 END $$;
+DROP FUNCTION kpi_facts_rebuild(bigint, bigint);
+CREATE FUNCTION kpi_facts_rebuild(lo bigint, hi bigint, logged boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+  n bigint;
+BEGIN
+  -- the workflow writes a case under FOR UPDATE: wait for those writing now, keep others out meanwhile
+  PERFORM 1 FROM cases WHERE id BETWEEN lo AND hi FOR SHARE;
+  IF logged THEN
+    WITH gone AS (DELETE FROM kpi_facts WHERE case_id BETWEEN lo AND hi RETURNING *)
+    INSERT INTO kpi_facts_log SELECT -1, gone.* FROM gone;
+    WITH kept AS (INSERT INTO kpi_facts
+                  SELECT * FROM kpi_case_facts(ARRAY(SELECT id FROM cases WHERE id BETWEEN lo AND hi), 'infinity')
+                  RETURNING *)
+    INSERT INTO kpi_facts_log SELECT 1, kept.* FROM kept;
+  ELSE
+    DELETE FROM kpi_facts WHERE case_id BETWEEN lo AND hi;
+    INSERT INTO kpi_facts SELECT * FROM kpi_case_facts(ARRAY(SELECT id FROM cases WHERE id BETWEEN lo AND hi),
+                                                       'infinity');
+  END IF;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END $$;
 """
 
 DOWNGRADE = """
+DROP FUNCTION kpi_facts_rebuild(bigint, bigint, boolean);
+CREATE FUNCTION kpi_facts_rebuild(lo bigint, hi bigint) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  n bigint;
+BEGIN
+  PERFORM 1 FROM cases WHERE id BETWEEN lo AND hi FOR SHARE;
+  DELETE FROM kpi_facts WHERE case_id BETWEEN lo AND hi;
+  INSERT INTO kpi_facts SELECT * FROM kpi_case_facts(ARRAY(SELECT id FROM cases WHERE id BETWEEN lo AND hi),
+                                                     'infinity');
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END $$;
 CREATE OR REPLACE FUNCTION kpi_facts_log() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF current_setting('gridpatrol.kpi_nolog', true) = 'on' THEN
