@@ -106,7 +106,6 @@ def test_totals_are_count_star_through_the_workflow(app, office, desks):
 
     o.dispatcher.act(ids[6], "resume")
     o.handler.act(ids[7], "return", {"reason_code": "not_competent", "note": "not ours"})
-    # writes outside the workflow: a case moved out of its community, another's urgency, one deleted
     # writes outside the workflow: a case moved out of its community, another's urgency, a case made
     # and deleted in SQL (a case with events is never deleted: the log keeps it)
     sql(app, "UPDATE cases SET grid_code = NULL, street_code = NULL, community_code = NULL WHERE id = :i", i=ids[8])
