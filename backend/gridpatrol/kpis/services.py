@@ -326,13 +326,13 @@ def _kpis_daily(user: User, group_by: str, daily: dict, params: dict) -> list:
             if r["key"] in by_key:
                 by_key[r["key"]].update(p50=r["p50"], p90=r["p90"])
     else:
-        buckets: dict = {}
-        for key, bucket, n in db.session.execute(text(
-                "SELECT key, bucket, n FROM kpi_daily_hours_read(:g, :districts, :d0, :d1, :from, :to, :zone) "
-                "WHERE n <> 0 ORDER BY key, bucket"), params):
-            buckets.setdefault(key, []).append((bucket, n))
-        for key, counts in buckets.items():
+        # a key's buckets as two arrays (thousands of rows one by one cost the request milliseconds)
+        for key, buckets, ns in db.session.execute(text(
+                "SELECT key, array_agg(bucket ORDER BY bucket), array_agg(n ORDER BY bucket) "
+                "FROM kpi_daily_hours_read(:g, :districts, :d0, :d1, :from, :to, :zone) WHERE n <> 0 GROUP BY key"),
+                params):
             if key in by_key:
+                counts = list(zip(buckets, ns))
                 by_key[key].update(p50=percentile_of_buckets(counts, 0.5), p90=percentile_of_buckets(counts, 0.9))
     return rows
 
