@@ -394,6 +394,30 @@ def test_periods_beyond_the_calendar_are_refused_by_name(make_user, query, field
     assert field in r.get_json()["errors"]
 
 
+@pytest.mark.parametrize("to, expected_from", [
+    # the day of `to` is the last of the 30 (at midnight, the day before it is)
+    ("2026-03-31T15:20:00+08:00", "2026-03-02T00:00:00+08:00"),
+    ("2026-03-31T00:00:00+08:00", "2026-03-01T00:00:00+08:00"),
+    ("2026-03-31T20:00:00+00:00", "2026-03-03T00:00:00+08:00"),  # 04:00 on the 1st of April in Shanghai
+])
+def test_the_default_period_is_the_thirty_local_days_ending_with_to(make_user, to, expected_from):
+    supervisor = make_user("supervisor")
+    body = supervisor.get("/api/v1/kpis?" + urlencode({"group_by": "team", "to": to})).get_json()
+    assert (body["from"], body["to"]) == (expected_from, datetime.fromisoformat(to).isoformat())
+
+
+def test_the_default_period_up_to_now_starts_29_local_days_before_today(make_user):
+    from zoneinfo import ZoneInfo
+    supervisor = make_user("supervisor")
+    body = supervisor.get("/api/v1/kpis?group_by=team").get_json()
+    as_of = datetime.fromisoformat(body["as_of"])
+    today = as_of.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    start = datetime.fromisoformat(body["from"])
+    assert (start.date(), start.time(), start.utcoffset()) == (today - timedelta(days=29), datetime.min.time(),
+                                                              timedelta(hours=8))
+    assert body["to"] == body["as_of"]
+
+
 # ------------------------------------------------------------------ the rollup
 # KPIs asked without `as_of` come from the per-case facts the event log keeps current (`kpi_facts`,
 # migration 0009: `source: rollup`); with an `as_of` they are worked out from the event log (`source:

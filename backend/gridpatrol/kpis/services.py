@@ -141,11 +141,21 @@ def fact_cases() -> int:
     return db.session.execute(text("SELECT count(DISTINCT case_id) FROM kpi_facts")).scalar()
 
 
+DEFAULT_DAYS = 30
+
+
 def period(args: dict) -> tuple[datetime, datetime, datetime]:
+    """[from, to) and as_of of a KPI request. Without `from`: the DEFAULT_DAYS local days that end with
+    the day of `to` (a `to` at midnight ends the day before), as the console's "30 days" asks for them."""
     as_of = args.get("as_of") or utcnow()
     to = args.get("to") or as_of
     try:
-        start = args.get("from") or to - timedelta(days=30)
+        if args.get("from"):
+            start = args["from"]
+        else:
+            tz = catalog.work_calendar().tz
+            last_day = (to - timedelta(microseconds=1)).astimezone(tz).date()
+            start = datetime.combine(last_day - timedelta(days=DEFAULT_DAYS - 1), time(0), tzinfo=tz)
     except OverflowError:
         raise invalid("to" if args.get("to") else "as_of", "too early: the 30 days before it are not a date")
     if start >= to:
