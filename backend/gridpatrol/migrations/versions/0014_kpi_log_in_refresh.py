@@ -5,6 +5,8 @@ Revises: 0013
 Create Date: 2026-11-26 16:00:00
 
 """
+from pathlib import Path
+
 from alembic import op
 
 # revision identifiers, used by Alembic.
@@ -60,31 +62,6 @@ END $$;
 """
 
 DOWNGRADE = """
-DROP FUNCTION kpi_facts_rebuild(bigint, bigint, boolean);
-CREATE FUNCTION kpi_facts_rebuild(lo bigint, hi bigint) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-  n bigint;
-BEGIN
-  PERFORM 1 FROM cases WHERE id BETWEEN lo AND hi FOR SHARE;
-  DELETE FROM kpi_facts WHERE case_id BETWEEN lo AND hi;
-  INSERT INTO kpi_facts SELECT * FROM kpi_case_facts(ARRAY(SELECT id FROM cases WHERE id BETWEEN lo AND hi),
-                                                     'infinity');
-  GET DIAGNOSTICS n = ROW_COUNT;
-  RETURN n;
-END $$;
-CREATE OR REPLACE FUNCTION kpi_facts_log() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF current_setting('gridpatrol.kpi_nolog', true) = 'on' THEN
-    RETURN NULL;
-  END IF;
-  IF TG_OP IN ('DELETE', 'UPDATE') THEN
-    INSERT INTO kpi_facts_log SELECT -1, o.* FROM old_rows o;
-  END IF;
-  IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    INSERT INTO kpi_facts_log SELECT 1, n.* FROM new_rows n;
-  END IF;
-  RETURN NULL;
-END $$;
 ALTER TABLE kpi_facts_log ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY;
 CREATE TRIGGER kpi_facts_log_insert AFTER INSERT ON kpi_facts REFERENCING NEW TABLE AS new_rows
   FOR EACH STATEMENT EXECUTE FUNCTION kpi_facts_log();
@@ -93,37 +70,36 @@ CREATE TRIGGER kpi_facts_log_delete AFTER DELETE ON kpi_facts REFERENCING OLD TA
 """
 
 
-# the refresh of migration 0009 with its writes of the facts as {write}
-REFRESH = """CREATE OR REPLACE FUNCTION kpi_facts_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  id bigint;
-  done text := coalesce(current_setting('gridpatrol.kpi_refreshed', true), '');
-BEGIN
-  IF TG_TABLE_NAME = 'cases' THEN
-    id := NEW.id;
-  ELSE
-    id := NEW.case_id;
-  END IF;
-  IF position(',' || id || ',' IN done) > 0 THEN
-    RETURN NULL;
-  END IF;
-  PERFORM set_config('gridpatrol.kpi_refreshed', coalesce(nullif(done, ''), ',') || id || ',', true);
-{write}
-  RETURN NULL;
-END $$;
-"""
+PLAIN = """  DELETE FROM kpi_facts WHERE case_id = id;
+  INSERT INTO kpi_facts SELECT * FROM kpi_case_facts(ARRAY[id], 'infinity');"""
 LOGGED = """  -- each change of the facts goes to the log for the daily sums (migration 0011) in the same statement
   WITH gone AS (DELETE FROM kpi_facts WHERE case_id = id RETURNING *)
   INSERT INTO kpi_facts_log SELECT -1, gone.* FROM gone;
   WITH kept AS (INSERT INTO kpi_facts SELECT * FROM kpi_case_facts(ARRAY[id], 'infinity') RETURNING *)
   INSERT INTO kpi_facts_log SELECT 1, kept.* FROM kept;"""
-PLAIN = """  DELETE FROM kpi_facts WHERE case_id = id;
-  INSERT INTO kpi_facts SELECT * FROM kpi_case_facts(ARRAY[id], 'infinity');"""
+
+
+def _earlier(name: str, start: str, end: str) -> str:
+    """The SQL from `start` to the end of the line `end` (first after it) in migration `name`'s module text."""
+    text = (Path(__file__).with_name(name)).read_text()
+    i = text.index(start)
+    j = text.index(end, i) + len(end)
+    return text[i:j].replace(start, start.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"), 1)
+
+
+def _refresh() -> str:
+    """Migration 0009's refresh (its facts written without a log)."""
+    sql = _earlier("0009_kpi_facts.py", "CREATE FUNCTION kpi_facts_refresh()", "END $$;\n")
+    assert PLAIN in sql
+    return sql
 
 
 def upgrade():
-    op.execute(UPGRADE + REFRESH.replace("{write}", LOGGED))
+    op.execute(UPGRADE + _refresh().replace(PLAIN, LOGGED))
 
 
 def downgrade():
-    op.execute(REFRESH.replace("{write}", PLAIN) + DOWNGRADE)
+    op.execute("DROP FUNCTION kpi_facts_rebuild(bigint, bigint, boolean);\n"
+               + _earlier("0009_kpi_facts.py", "CREATE FUNCTION kpi_facts_rebuild(", "END $$;\n")
+               + _refresh() + _earlier("0011_kpi_daily.py", "CREATE FUNCTION kpi_facts_log()", "END $$;\n")
+               + DOWNGRADE)
