@@ -21,8 +21,8 @@ depends_on = None
 # the log itself in the same two statements (DELETE/INSERT ... RETURNING into the log), and the log loses
 # its identity key (nothing reads rows by it: the compaction takes the whole log, the reads all of it).
 # The calendar's recount of handling hours (an UPDATE of many facts, rare) keeps its statement trigger.
-# `kpi_facts_rebuild(lo, hi, logged)` writes the log when asked (a repair of some cases); `gridpatrol kpis
-# rebuild` does not ask, it sums every day again afterwards.
+# `kpi_facts_rebuild(lo, hi)` writes the log too (a repair of some cases keeps the sums right);
+# `gridpatrol kpis rebuild` passes `logged => false`: it sums every day again afterwards.
 # Cases are never deleted (their log is the audit record); were one deleted, the cascade to its facts
 # would not reach the daily sums until `gridpatrol kpis rebuild`.
 UPGRADE = """
@@ -37,7 +37,7 @@ BEGIN
   RETURN NULL;
 END $$;
 DROP FUNCTION kpi_facts_rebuild(bigint, bigint);
-CREATE FUNCTION kpi_facts_rebuild(lo bigint, hi bigint, logged boolean DEFAULT false) RETURNS bigint
+CREATE FUNCTION kpi_facts_rebuild(lo bigint, hi bigint, logged boolean DEFAULT true) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
   n bigint;

@@ -94,6 +94,9 @@ def functions_sql() -> tuple[str, str]:
 
 def upgrade():
     functions, monthly_from_days = functions_sql()
+    # a compaction running meanwhile (the old one, folding into the days only) would fold log rows
+    # into days the months below were already summed from: compactions wait until this commits
+    op.execute("SELECT pg_advisory_xact_lock(hashtext('kpi_daily_compact'))")
     op.execute(SCHEMA)
     op.execute(functions)
     op.execute(monthly_from_days)
