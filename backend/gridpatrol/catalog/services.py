@@ -213,6 +213,17 @@ CLOCK_ROWS = """
     FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(s timestamptz, e timestamptz, b bigint, p jsonb)"""
 
 
+def _put_setting(conn, key: str, value: dict) -> None:
+    conn.execute(insert(Setting).values(key=key, value=value)
+                 .on_conflict_do_update(index_elements=[Setting.key], set_={"value": value}))
+
+
+def _day_bounds(cal: WorkCalendar, day: date) -> tuple[datetime, datetime]:
+    """The local day's start and end (its next midnight)."""
+    return (datetime.combine(day, time(0), tzinfo=cal.tz),
+            datetime.combine(day + timedelta(days=1), time(0), tzinfo=cal.tz))
+
+
 def _us(periods) -> int:
     return sum((b - a) // timedelta(microseconds=1) for a, b in periods)
 
@@ -240,8 +251,7 @@ def _write_whole_clock(conn, cal: WorkCalendar) -> int:
     conn.execute(text("DELETE FROM work_clock"))
     conn.execute(text("INSERT INTO work_clock (day_start, day_end, before_us, periods)" + CLOCK_ROWS),
                  {"rows": json.dumps(rows)})
-    conn.execute(insert(Setting).values(key=WORK_CLOCK_KEY, value=_clock_basis(cal))
-                 .on_conflict_do_update(index_elements=[Setting.key], set_={"value": _clock_basis(cal)}))
+    _put_setting(conn, WORK_CLOCK_KEY, _clock_basis(cal))
     return len(rows)
 
 
@@ -254,8 +264,7 @@ def _write_clock_day(conn, cal: WorkCalendar, day: date) -> int | None:
         return None
     if not CLOCK_DAYS[0] <= day < CLOCK_DAYS[1]:
         return 0
-    start = datetime.combine(day, time(0), tzinfo=cal.tz)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=cal.tz)
+    start, end = _day_bounds(cal, day)
     old = conn.execute(text("SELECT day_end, periods FROM work_clock WHERE day_start = :s"), {"s": start}).first()
     if old is None or old.day_end != end:
         return None
@@ -296,8 +305,7 @@ def write_work_clock(conn=None, day: date | None = None) -> int:
         # span's range meets the day's (the form of the index ix_kpi_facts_handling_span)
         spanning = ("AND tstzrange(least(dispatch_at, handle_at), greatest(dispatch_at, handle_at), '[]')"
                     " && tstzrange(:day_start, :day_end, '()')")
-        params = {"day_start": datetime.combine(day, time(0), tzinfo=cal.tz),
-                  "day_end": datetime.combine(day + timedelta(days=1), time(0), tzinfo=cal.tz)}
+        params = dict(zip(("day_start", "day_end"), _day_bounds(cal, day)))
     conn.execute(text(f"""
         UPDATE kpi_facts SET handling_hours = h.hours
         FROM (SELECT ctid AS row, work_hours(dispatch_at, handle_at) AS hours FROM kpi_facts
@@ -310,9 +318,7 @@ def write_work_clock(conn=None, day: date | None = None) -> int:
 def _calendar_changed(day: date | None = None) -> None:
     """A new stamp: every process rereads the calendar once this transaction commits; SQL's work clock
     written again (`day`: the one day that changed)."""
-    db.session.execute(insert(Setting).values(key=CALENDAR_STAMP_KEY, value={"stamp": uuid.uuid4().hex})
-                       .on_conflict_do_update(index_elements=[Setting.key],
-                                              set_={"value": {"stamp": uuid.uuid4().hex}}))
+    _put_setting(db.session, CALENDAR_STAMP_KEY, {"stamp": uuid.uuid4().hex})
     g.pop("work_calendar", None)
     db.session.flush()
     write_work_clock(day=day)
