@@ -85,7 +85,8 @@ class TrendOut(Schema):
 
 
 class InspectorQuery(Schema):
-    from_ = AwareDateTime(data_key="from", metadata={"description": "default: the start of the 30 local days that end with the day of `to`"})
+    from_ = AwareDateTime(data_key="from", metadata={
+        "description": "default: the start of the 30 local days that end with the day of `to`"})
     to = AwareDateTime(metadata={"description": "default: now"})
 
 

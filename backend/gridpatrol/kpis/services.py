@@ -157,7 +157,8 @@ def period(args: dict) -> tuple[datetime, datetime, datetime]:
             last_day = (to - timedelta(microseconds=1)).astimezone(tz).date()
             start = datetime.combine(last_day - timedelta(days=DEFAULT_DAYS - 1), time(0), tzinfo=tz)
     except OverflowError:
-        raise invalid("to" if args.get("to") else "as_of", "too early: the 30 days before it are not a date")
+        raise invalid("to" if args.get("to") else "as_of",
+                      f"too early: the {DEFAULT_DAYS} days before it are not a date")
     if start >= to:
         raise invalid("from", "from must be before to")
     return start, to, as_of
@@ -188,8 +189,8 @@ def kpis(user: User, group_by: str, args: dict) -> dict:
     params = {"from": start, "to": to, "as_of": as_of}
     daily = _daily(user, group_by, source(args) == "rollup", start, to, as_of)
     _aggregate_in_memory()
-    rows = _kpis_daily(user, group_by, daily, params) if daily else _kpis_facts(user, group_by, args, params)
-    binned = any(r.get("binned") for r in rows)
+    rows, binned = (_kpis_daily(user, group_by, daily, params) if daily
+                    else (_kpis_facts(user, group_by, args, params), False))
     labels = _labels(group_by, [r["key"] for r in rows if r["key"] is not None])
     out = []
     for r in rows:
@@ -315,13 +316,14 @@ def _daily_counts(user: User, group_by: str, daily: dict, params: dict, period: 
     return rows, params
 
 
-def _kpis_daily(user: User, group_by: str, daily: dict, params: dict) -> list:
+def _kpis_daily(user: User, group_by: str, daily: dict, params: dict) -> tuple[list, bool]:
     """kpis() from the daily sums: the same rows as from the facts; the handling-hour percentiles exact
-    up to KPI_EXACT_PERCENTILE_ROWS registrations in the period, beyond that from the hours' buckets."""
+    up to KPI_EXACT_PERCENTILE_ROWS registrations in the period, beyond that from the hours' buckets
+    (then True with the rows)."""
     rows, params = _daily_counts(user, group_by, daily, params, None)
     scope_sql = case_scope_sql(user.scope)[0]
     binned = sum(r["n_reg"] for r in rows) > current_app.config["KPI_EXACT_PERCENTILE_ROWS"]
-    rows = [dict(r, p50=None, p90=None, binned=binned) for r in rows]
+    rows = [dict(r, p50=None, p90=None) for r in rows]
     by_key = {r["key"]: r for r in rows}
     if not binned:
         exact = db.session.execute(text(f"""
@@ -344,7 +346,7 @@ def _kpis_daily(user: User, group_by: str, daily: dict, params: dict) -> list:
             if key in by_key:
                 counts = list(zip(buckets, ns))
                 by_key[key].update(p50=percentile_of_buckets(counts, 0.5), p90=percentile_of_buckets(counts, 0.9))
-    return rows
+    return rows, binned
 
 
 def _trend_daily(user: User, group_by: str, daily: dict, params: dict) -> list:
