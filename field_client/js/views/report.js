@@ -21,6 +21,7 @@ let pinMode = false;
 let processing = 0;
 let saveTimer = null;
 let located = { key: null, grid: undefined };
+let edits = 0; // the person's changes to the draft so far (a stored draft read meanwhile is older)
 const previews = previewUrls();
 
 export function init() {
@@ -68,7 +69,11 @@ export function hide() {
 
 async function loadDraft() {
   if (!state.user) return;
+  const seen = edits;
   const stored = await kv.get(ukey('draft'));
+  if (edits !== seen && draft && draft.user_id === state.user.id) {
+    return; // changed while the stored copy was read (a category picked as the view opened): the change wins
+  }
   if (stored) {
     draft = stored;
     for (const p of draft.photos) if (!blobs.has(p.id)) blobs.set(p.id, await kv.get(ukey(`draftphoto:${p.id}`)));
@@ -86,6 +91,7 @@ function newDraft() {
 }
 
 function edit(change, delay = 0) {
+  edits++;
   Object.assign(draft, change);
   $('report-done').hidden = true;
   clearTimeout(saveTimer);
