@@ -50,9 +50,12 @@ class Case(db.Model):
         # cases arrive in time order: a BRIN index finds a period's cases for the KPIs at almost no
         # cost to the writes
         Index("ix_cases_reported_brin", "reported_at", postgresql_using="brin"),
-        # the list's free-text search (`q`: ILIKE on number, description, address) without a scan
-        Index("ix_cases_search_trgm", "number", "description", "address", postgresql_using="gin",
-              postgresql_ops={"number": "gin_trgm_ops", "description": "gin_trgm_ops", "address": "gin_trgm_ops"}),
+        # the list's free text (`q`): a number by its beginning or end, description and address
+        # anywhere (migration 0018)
+        Index("ix_cases_number_prefix", "number", postgresql_ops={"number": "text_pattern_ops"}),
+        Index("ix_cases_number_suffix", text("reverse(number) text_pattern_ops")),
+        Index("ix_cases_text_trgm", "description", "address", postgresql_using="gin",
+              postgresql_ops={"description": "gin_trgm_ops", "address": "gin_trgm_ops"}),
         # the grid tiles count open and overdue cases per grid from this index alone
         Index("ix_cases_open_grid", "grid_code", postgresql_include=["status", "stage_deadline", "district_code"],
               postgresql_where=text(OPEN_SQL)),

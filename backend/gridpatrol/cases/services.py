@@ -129,6 +129,11 @@ def list_cases(user: User, args: dict, page: int, per_page: int) -> tuple[list[C
     return list(db.session.execute(window).scalars()), total
 
 
+def _escaped(text_: str) -> str:
+    """The text as a LIKE pattern of itself (its %, _ and \\ taken literally)."""
+    return text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _open_box(args: dict) -> bool:
     """A box on open cases only: ix_cases_open_point answers it (migration 0017)."""
     return bool(args.get("bbox")) and bool(args.get("status")) and set(args["status"]) <= OPEN
@@ -166,8 +171,14 @@ def _filters(q, args: dict):
         if args.get("to"):
             q = q.where(Case.reported_at < args["to"])
     if args.get("q"):
-        like = "%" + args["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        q = q.where(or_(Case.number.like(like), Case.description.ilike(like), Case.address.ilike(like)))
+        # a case number that begins or ends with the text (B-tree ranges, migration 0018), or a
+        # description or address holding it anywhere (trigrams): digits share too few trigrams for a
+        # number's middle to be found fast among millions (`000` is in almost every number)
+        text_ = args["q"]
+        q = q.where(or_(Case.number.like(_escaped(text_) + "%"),
+                        func.reverse(Case.number).like(_escaped(text_[::-1]) + "%"),
+                        Case.description.ilike("%" + _escaped(text_) + "%"),
+                        Case.address.ilike("%" + _escaped(text_) + "%")))
     if args.get("ids") is not None:
         q = q.where(Case.id.in_(args["ids"]))
     return q
