@@ -126,10 +126,14 @@ def decode(data: bytes) -> dict:
 
 # ------------------------------------------------------------------ tile arithmetic
 
-def tile_of(lon, lat, z):
+def tile_xy(lon, lat, z):
+    """Where a point is at zoom z, in tiles (fractions within the tile)."""
     n = 2 ** z
-    x = (lon + 180) / 360 * n
-    y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
+    return (lon + 180) / 360 * n, (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
+
+
+def tile_of(lon, lat, z):
+    x, y = tile_xy(lon, lat, z)
     return int(x), int(y)
 
 
@@ -339,6 +343,57 @@ def test_case_clusters_below_zoom_16_count_every_case(map_world):
     single = [c for c in clusters if c["props"]["count"] == 1]
     assert all("id" in c["props"] and "number" in c["props"] for c in single)
     assert all("id" not in c["props"] for c in clusters if c["props"]["count"] > 1)
+
+
+def _cell(lon, lat, z):
+    """The tile and the cluster cell (CLUSTER_PX = 64 of 256 pixels: 4 × 4 cells) a point falls in."""
+    fx, fy = tile_xy(lon, lat, z)
+    return (z, int(fx), int(fy)), (int((fx % 1) * 4), int((fy % 1) * 4))
+
+
+@pytest.mark.parametrize("status", [None, "rejected,reported", "dispatched"])
+@pytest.mark.parametrize("z", [12, 14, 15])
+def test_each_cluster_holds_the_cases_of_its_cell(app, map_world, z, status):
+    world = map_world
+    district, (a, b, c, d) = world["district"], world["cases"]
+    x0, y0 = district["point"](0)
+    dd = district["d"]
+    where = {a["id"]: district["point"](0), b["id"]: (x0 + 0.0001, y0), c["id"]: district["point"](4),
+             d["id"]: district["point"](8)}
+    for dx, dy in [(0.3, -0.2), (1.2, -1.1), (2.4, -2.6), (1.9, -0.4), (0.2, -2.2)]:
+        lon, lat = x0 - dd / 2 + dx * dd, y0 + dd / 2 + dy * dd
+        where[world["inspector"].report(lon=lon, lat=lat)["id"]] = (lon, lat)
+    _sql(app, "UPDATE cases SET stage_deadline = now() - interval '1 hour' WHERE id = :id", id=a["id"])
+    statuses = (status or "registered,reported,dispatched,in_progress,handled,returned,suspended").split(",")
+    listed = world["dispatcher"].get("/api/v1/cases", query_string={"per_page": 100}).get_json()["items"]
+    shown = {case["id"]: case for case in listed if case["status"] in statuses}
+    cells = {}
+    for case_id in shown:
+        cells.setdefault(_cell(*where[case_id], z), []).append(case_id)
+
+    def units(tile, lon, lat):  # a point in tile units
+        fx, fy = tile_xy(lon, lat, z)
+        return (fx - tile[1]) * EXTENT, (fy - tile[2]) * EXTENT
+
+    clusters = layer_over(world["dispatcher"], "cases", "cases", district_bbox(district), z,
+                          f"?status={status}" if status else "")
+    assert len(clusters) == len(cells) and sum(f["props"]["count"] for f in clusters) == len(shown) > 0
+    for key, ids in cells.items():
+        tile = key[0]
+        # the cluster of a cell sits at the mean of its cases (to a tile unit, ST_AsMVTGeom's rounding)
+        mx, my = units(tile, sum(where[i][0] for i in ids) / len(ids), sum(where[i][1] for i in ids) / len(ids))
+        near = [f for f in clusters if f["tile"] == tile and abs(f["parts"][0][0][0] - mx) <= 1.5
+                and abs(f["parts"][0][0][1] - my) <= 1.5]
+        assert len(near) == 1, (key, ids, mx, my)
+        props = near[0]["props"]
+        assert props["count"] == len(ids), key
+        assert props["overdue"] == sum(i == a["id"] and "reported" in statuses for i in ids), key
+        if len(ids) == 1:
+            case = shown[ids[0]]
+            assert (props["id"], props["number"], props["status"], props["category_code"]) == (
+                case["id"], case["number"], case["status"], case["category_code"])
+        else:
+            assert "id" not in props and "number" not in props
 
 
 def test_tiles_are_cut_to_the_scope(make_user, map_world):

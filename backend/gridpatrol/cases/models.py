@@ -35,10 +35,11 @@ class Case(db.Model):
                         name="dispatched_has_team"),
         Index("ix_cases_location", "location", postgresql_using="gist"),
         Index("ix_cases_open_location", "location", postgresql_using="gist", postgresql_where=text(OPEN_SQL)),
-        # the list's box on open cases, counted and paged from the index alone (migration 0017)
+        # open cases in the list's box and the map's clusters, from the index alone (migration 0017)
         Index("ix_cases_open_point", text("point(ST_X(location), ST_Y(location))"), postgresql_using="gist",
               postgresql_include=["location", "status", "reported_at", "id", "district_code", "street_code",
-                                  "community_code", "grid_code"], postgresql_where=text(OPEN_SQL)),
+                                  "community_code", "grid_code", "category_code", "urgency", "lead_team_id",
+                                  "escalation_level", "stage_deadline"], postgresql_where=text(OPEN_SQL)),
         Index("ix_cases_status_reported", "status", "reported_at"),
         Index("ix_cases_district_reported", "district_code", "reported_at"),
         # the list's area filters, newest first, without sorting what they find
