@@ -141,7 +141,9 @@ class CaseQuery(PageArgs):
     pending_extension = fields.Boolean()
     queue = fields.String(validate=validate.OneOf(list(services.QUEUES)),
                           metadata={"description": "a dispatcher's queue: " + ", ".join(services.QUEUES)})
-    q = fields.String(validate=validate.Length(1, 200))
+    q = fields.String(validate=validate.Length(1, 200), metadata={"description": (
+        "free text: cases whose number begins or ends with it, or whose description or address holds it "
+        "anywhere (letters in any case); % and _ are taken literally")})
     sort = fields.String(validate=validate.OneOf(["newest", "oldest"]))
     # KPI drill-down: the cases behind one figure of GET /kpis
     kpi = fields.String(validate=validate.OneOf(list(FIGURES)))
