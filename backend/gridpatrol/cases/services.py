@@ -155,7 +155,8 @@ def _filters(q, args: dict):
         # the open statuses said in literals too, so that the partial index applies
         x1, y1, x2, y2 = args["bbox"]
         box = func.box(func.point(x1, y1), func.point(x2, y2))
-        q = q.where(text(OPEN_SQL), func.point(func.ST_X(Case.location), func.ST_Y(Case.location)).op("<@")(box))
+        point = func.point(func.ST_X(Case.location), func.ST_Y(Case.location))
+        q = q.where(text(f"cases.{OPEN_SQL}"), point.op("<@")(box))
     elif args.get("bbox"):
         x1, y1, x2, y2 = args["bbox"]
         q = q.where(Case.location.op("&&")(func.ST_MakeEnvelope(x1, y1, x2, y2, 4326)))
