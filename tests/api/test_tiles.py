@@ -363,7 +363,13 @@ def test_each_cluster_holds_the_cases_of_its_cell(app, map_world, z, status):
     for dx, dy in [(0.3, -0.2), (1.2, -1.1), (2.4, -2.6), (1.9, -0.4), (0.2, -2.2)]:
         lon, lat = x0 - dd / 2 + dx * dd, y0 + dd / 2 + dy * dd
         where[world["inspector"].report(lon=lon, lat=lat)["id"]] = (lon, lat)
-    _sql(app, "UPDATE cases SET stage_deadline = now() - interval '1 hour' WHERE id = :id", id=a["id"])
+    # a suspended case past its deadline is not overdue (its clock stopped): only `a` is
+    paused = world["inspector"].report(lon=x0 + 0.0003, lat=y0 - 0.0002)["id"]
+    where[paused] = (x0 + 0.0003, y0 - 0.0002)
+    world["dispatcher"].act(paused, "register")
+    world["dispatcher"].act(paused, "suspend", {"reason": "waiting for the owner"})
+    _sql(app, "UPDATE cases SET stage_deadline = now() - interval '1 hour' WHERE id = ANY(:ids)",
+         ids=[a["id"], paused])
     statuses = (status or "registered,reported,dispatched,in_progress,handled,returned,suspended").split(",")
     listed = world["dispatcher"].get("/api/v1/cases", query_string={"per_page": 100}).get_json()["items"]
     shown = {case["id"]: case for case in listed if case["status"] in statuses}
@@ -394,6 +400,10 @@ def test_each_cluster_holds_the_cases_of_its_cell(app, map_world, z, status):
                 case["id"], case["number"], case["status"], case["category_code"])
         else:
             assert "id" not in props and "number" not in props
+    if status is None:  # the grid tile counts the same way
+        grids = grids_over(world["dispatcher"], district)
+        assert sum(g["props"]["overdue"] for g in grids.values()) == 1
+        assert sum(g["props"]["cases"] for g in grids.values()) == len(shown)
 
 
 def test_tiles_are_cut_to_the_scope(make_user, map_world):

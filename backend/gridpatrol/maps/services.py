@@ -28,6 +28,8 @@ MAX_ZOOM = 22
 
 _OPEN = ", ".join(f"'{s}'" for s in sorted(OPEN))
 OVERDUE_SQL = f"(c.status IN ({_OPEN}) AND c.status <> 'suspended' AND c.stage_deadline < now())"
+# the same of a row the map's filters already hold to open statuses (a check less per case counted)
+_OVERDUE_OF_OPEN = "(c.status <> 'suspended' AND c.stage_deadline < now())"
 
 _BOUNDS = """
 b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e,
@@ -65,14 +67,23 @@ def case_filters(args: dict, scope) -> tuple[str, dict]:
     return " AND ".join(f"({w})" for w in where), params
 
 
+def open_only(args: dict) -> bool:
+    """The map's status filter holds open statuses only (the default)."""
+    return set(args.get("status") or OPEN) <= OPEN
+
+
+def _overdue(args: dict) -> str:
+    return _OVERDUE_OF_OPEN if open_only(args) else OVERDUE_SQL
+
+
 def _params(z, x, y, scope, margin_px=0) -> dict:
     return {"z": z, "x": x, "y": y, "margin": margin_px / TILE_PX, "patterns": like_patterns(scope)}
 
 
-def _counts_sql(filters: str) -> str:
+def _counts_sql(filters: str, overdue: str) -> str:
     """The cases of each grid in `g` passing the filters, and how many of those are overdue."""
     return f"""
-    n AS (SELECT c.grid_code, count(*) AS cases, count(*) FILTER (WHERE {OVERDUE_SQL}) AS overdue
+    n AS (SELECT c.grid_code, count(*) AS cases, count(*) FILTER (WHERE {overdue}) AS overdue
           FROM cases c WHERE c.grid_code IN (SELECT code FROM g) AND {filters} GROUP BY c.grid_code)
     """
 
@@ -133,10 +144,10 @@ SELECT EXISTS (SELECT 1 FROM k) AS hit, ({encode}) AS tile
 """
 
 
-def _cached_grids_tile(z: int, x: int, y: int, filters: str, params: dict) -> bytes | None:
+def _cached_grids_tile(z: int, x: int, y: int, filters: str, overdue: str, params: dict) -> bytes | None:
     """The tile made from the cached grids, filling the cache on a miss; None when the cache cannot
     answer (the grids changed meanwhile: the caller cuts the tile afresh)."""
-    cached = text(_CACHED.format(overdue=OVERDUE_SQL, filters=filters, encode=_ENCODE))
+    cached = text(_CACHED.format(overdue=overdue, filters=filters, encode=_ENCODE))
     hit, tile = db.session.execute(cached, params).one()
     if hit:
         return bytes(tile or b"")
@@ -165,10 +176,10 @@ def grids_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
     filters, params = case_filters(args, scope)
     params.update(_params(z, x, y, scope))
     if GRID_MIN_ZOOM <= z <= CACHE_MAX_ZOOM:
-        tile = _cached_grids_tile(z, x, y, filters, params)
+        tile = _cached_grids_tile(z, x, y, filters, _overdue(args), params)
         if tile is not None:
             return tile
-    counts = _counts_sql(filters)
+    counts = _counts_sql(filters, _overdue(args))
     if z >= GRID_MIN_ZOOM:
         # the grids meeting the tile itself: one only in the buffer adds bytes and nothing drawn (the
         # console cuts every tile to its square); the code as the feature id is a varint, not a string
@@ -213,18 +224,18 @@ def cases_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
     points = f"""
     WITH {_BOUNDS},
     c AS (SELECT c.id, c.number, c.status, c.category_code, c.urgency, c.escalation_level,
-                 {OVERDUE_SQL} AS overdue,
+                 {_overdue(args)} AS overdue,
                  ST_AsMVTGeom(ST_Transform(c.location, 3857), b.e, {EXTENT}, 0, true) AS geom
           FROM cases c, b WHERE c.location && b.e4326 AND {filters})
     """
     if z >= CASE_POINT_ZOOM:
         sql = points + f"SELECT ST_AsMVT(c, 'cases', {EXTENT}, 'geom') FROM c WHERE geom IS NOT NULL"
     else:
-        sql = _clusters_sql(filters, open_only=set(args.get("status") or OPEN) <= OPEN)
+        sql = _clusters_sql(filters, args)
     return bytes(db.session.execute(text(sql), params).scalar_one() or b"")
 
 
-def _clusters_sql(filters: str, open_only: bool) -> str:
+def _clusters_sql(filters: str, args: dict) -> str:
     """Cases counted per cell of CLUSTER_PX pixels; a cluster sits at the mean of its points.
 
     Web mercator is a lon/lat grid, so the tile and its cells are worked out once in degrees (the
@@ -234,7 +245,7 @@ def _clusters_sql(filters: str, open_only: bool) -> str:
     its number, status and category by id."""
     n = TILE_PX // CLUSTER_PX
     box = ("point(ST_X(c.location), ST_Y(c.location)) <@ box(point(f.lon0, f.lat0), point(f.lon1, f.lat1))"
-           if open_only else "c.location && ST_MakeEnvelope(f.lon0, f.lat0, f.lon1, f.lat1, 4326)")
+           if open_only(args) else "c.location && ST_MakeEnvelope(f.lon0, f.lat0, f.lon1, f.lat1, 4326)")
     return f"""
     WITH f AS (
           SELECT e, ST_XMin(w) AS lon0, ST_XMax(w) AS lon1, ST_YMin(w) AS lat0, ST_YMax(w) AS lat1,
@@ -242,7 +253,7 @@ def _clusters_sql(filters: str, open_only: bool) -> str:
                                       - pi() / 2)
                        FROM generate_series(1, {n - 1}) k) AS rows
           FROM (SELECT ST_TileEnvelope(:z, :x, :y) AS e, ST_Transform(ST_TileEnvelope(:z, :x, :y), 4326) AS w) b),
-    c AS (SELECT c.id, c.escalation_level, {OVERDUE_SQL} AS overdue, ST_X(c.location) AS lon, ST_Y(c.location) AS lat
+    c AS (SELECT c.id, c.escalation_level, {_overdue(args)} AS overdue, ST_X(c.location) AS lon, ST_Y(c.location) AS lat
           FROM cases c, f WHERE {box} AND {filters}),
     k AS (SELECT count(*)::int AS count, count(*) FILTER (WHERE overdue)::int AS overdue,
                  max(escalation_level) AS escalated, CASE WHEN count(*) = 1 THEN min(id) END AS id,
