@@ -15,6 +15,11 @@ SOURCES = ("inspector", "hotline", "open311")
 LOCATION_FLAGS = ("snapped", "outside", "poor_accuracy", "pin", "address_only")
 OPEN_SQL = check_in("status", sorted(OPEN))
 
+
+def point_sql(table: str = "") -> str:
+    """A case's location as PostgreSQL's own point: the key of ix_cases_open_point, as queries must say it."""
+    return "point(ST_X({0}location), ST_Y({0}location))".format(f"{table}." if table else "")
+
 case_number_seq = Sequence("case_number_seq", metadata=db.metadata)
 
 
@@ -36,7 +41,7 @@ class Case(db.Model):
         Index("ix_cases_location", "location", postgresql_using="gist"),
         Index("ix_cases_open_location", "location", postgresql_using="gist", postgresql_where=text(OPEN_SQL)),
         # open cases in the list's box and the map's clusters, from the index alone (migration 0017)
-        Index("ix_cases_open_point", text("point(ST_X(location), ST_Y(location))"), postgresql_using="gist",
+        Index("ix_cases_open_point", text(point_sql()), postgresql_using="gist",
               postgresql_include=["location", "status", "reported_at", "id", "district_code", "street_code",
                                   "community_code", "grid_code", "category_code", "urgency", "lead_team_id",
                                   "escalation_level", "stage_deadline"], postgresql_where=text(OPEN_SQL)),

@@ -6,7 +6,8 @@ from functools import lru_cache
 from flask import current_app
 from geoalchemy2.shape import to_shape
 from psycopg.errors import LockNotAvailable
-from sqlalchemy import BigInteger, Float, Integer, and_, bindparam, column, func, or_, select, table, text
+from sqlalchemy import (BigInteger, Float, Integer, and_, bindparam, column, func, literal_column, or_, select, table,
+                        text)
 from sqlalchemy.exc import OperationalError
 
 from ..auth.models import User
@@ -22,7 +23,7 @@ from ..photos.models import Photo
 from ..teams import services as teams
 from ..teams.models import Team
 from . import states
-from .models import OPEN_SQL, Case, CaseEvent
+from .models import OPEN_SQL, Case, CaseEvent, point_sql
 from .states import OPEN, STAGE_OF
 
 # the team kinds that handle cases (四整合: patrol reports, supervision audits)
@@ -155,8 +156,7 @@ def _filters(q, args: dict):
         # the open statuses said in literals too, so that the partial index applies
         x1, y1, x2, y2 = args["bbox"]
         box = func.box(func.point(x1, y1), func.point(x2, y2))
-        point = func.point(func.ST_X(Case.location), func.ST_Y(Case.location))
-        q = q.where(text(f"cases.{OPEN_SQL}"), point.op("<@")(box))
+        q = q.where(text(f"cases.{OPEN_SQL}"), literal_column(point_sql("cases")).op("<@")(box))
     elif args.get("bbox"):
         x1, y1, x2, y2 = args["bbox"]
         q = q.where(Case.location.op("&&")(func.ST_MakeEnvelope(x1, y1, x2, y2, 4326)))

@@ -13,6 +13,7 @@ from psycopg.errors import LockNotAvailable
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from ..cases.models import OPEN_SQL, point_sql
 from ..cases.states import OPEN
 from ..core.authz import case_scope_sql, like_patterns
 from ..extensions import db
@@ -26,8 +27,7 @@ BIN_PX = 8
 CLUSTER_PX = 64
 MAX_ZOOM = 22
 
-_OPEN = ", ".join(f"'{s}'" for s in sorted(OPEN))
-OVERDUE_SQL = f"(c.status IN ({_OPEN}) AND c.status <> 'suspended' AND c.stage_deadline < now())"
+OVERDUE_SQL = f"(c.{OPEN_SQL} AND c.status <> 'suspended' AND c.stage_deadline < now())"
 # the same of a row the map's filters already hold to open statuses (a check less per case counted)
 _OVERDUE_OF_OPEN = "(c.status <> 'suspended' AND c.stage_deadline < now())"
 
@@ -45,11 +45,10 @@ def case_filters(args: dict, scope) -> tuple[str, dict]:
     """The map's filters as SQL on a cases row `c`, with the caller's scope."""
     scope_sql, params = case_scope_sql(scope, "c")
     where = [scope_sql]
-    statuses = args.get("status") or sorted(OPEN)
     where.append("c.status = ANY(:f_status)")
-    params["f_status"] = list(statuses)
-    if set(statuses) <= OPEN:  # said in literals too, so the partial indexes on open cases apply
-        where.append(f"c.status IN ({_OPEN})")
+    params["f_status"] = list(args.get("status") or sorted(OPEN))
+    if _open_only(args):  # said in literals too, so the partial indexes on open cases apply
+        where.append(f"c.{OPEN_SQL}")
     for name, column in (("category", "c.category_code"), ("team", "c.lead_team_id"), ("urgency", "c.urgency")):
         if args.get(name):
             where.append(f"{column} = ANY(:f_{name})")
@@ -67,13 +66,13 @@ def case_filters(args: dict, scope) -> tuple[str, dict]:
     return " AND ".join(f"({w})" for w in where), params
 
 
-def open_only(args: dict) -> bool:
+def _open_only(args: dict) -> bool:
     """The map's status filter holds open statuses only (the default)."""
     return set(args.get("status") or OPEN) <= OPEN
 
 
 def _overdue(args: dict) -> str:
-    return _OVERDUE_OF_OPEN if open_only(args) else OVERDUE_SQL
+    return _OVERDUE_OF_OPEN if _open_only(args) else OVERDUE_SQL
 
 
 def _params(z, x, y, scope, margin_px=0) -> dict:
@@ -244,8 +243,8 @@ def _clusters_sql(filters: str, args: dict) -> str:
     beside the point), so thousands of them in a tile read no table page; a cluster of one case reads
     its number, status and category by id."""
     n = TILE_PX // CLUSTER_PX
-    box = ("point(ST_X(c.location), ST_Y(c.location)) <@ box(point(f.lon0, f.lat0), point(f.lon1, f.lat1))"
-           if open_only(args) else "c.location && ST_MakeEnvelope(f.lon0, f.lat0, f.lon1, f.lat1, 4326)")
+    box = (f"{point_sql('c')} <@ box(point(f.lon0, f.lat0), point(f.lon1, f.lat1))"
+           if _open_only(args) else "c.location && ST_MakeEnvelope(f.lon0, f.lat0, f.lon1, f.lat1, 4326)")
     return f"""
     WITH f AS (
           SELECT e, ST_XMin(w) AS lon0, ST_XMax(w) AS lon1, ST_YMin(w) AS lat0, ST_YMax(w) AS lat1,
