@@ -36,7 +36,9 @@ class Field:
 
     def wait_offline_ready(self):
         """The service worker controls the page and the categories are kept on the device."""
-        self.page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null")
+        # A function, not an expression: Playwright evaluates an expression again on every poll with
+        # eval(), which the page's Content-Security-Policy refuses once the first try was false.
+        self.page.wait_for_function("() => navigator.serviceWorker && navigator.serviceWorker.controller !== null")
         expect(self.page.locator("body")).to_have_attribute("data-reference-cached", "true")
         self.id("nav-report").click()
         expect(self.id("report-category").locator("option")).not_to_have_count(1)
