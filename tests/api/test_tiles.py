@@ -6,6 +6,7 @@ The tiles are read back with a small Mapbox Vector Tile decoder below (protocol 
 so the test checks what a client gets: layers, properties and where the geometry lands.
 """
 import math
+import random
 import struct
 
 import pytest
@@ -349,6 +350,32 @@ def _cell(lon, lat, z):
     """The tile and the cluster cell (CLUSTER_PX = 64 of 256 pixels: 4 × 4 cells) a point falls in."""
     fx, fy = tile_xy(lon, lat, z)
     return (z, int(fx), int(fy)), (int((fx % 1) * 4), int((fy % 1) * 4))
+
+
+def test_a_points_tile_key_is_in_the_key_range_of_its_tile_at_every_zoom(app):
+    from gridpatrol.extensions import db
+    from gridpatrol.maps.services import tile_key_range
+    rnd = random.Random(19)
+    points = [(rnd.uniform(-179.9, 179.9), rnd.uniform(-85, 85)) for _ in range(200)]
+    points += [(rnd.uniform(121.3, 121.6), rnd.uniform(31.1, 31.3)) for _ in range(200)]
+    with app.app_context():
+        keys = db.session.execute(text("SELECT tile_key(lon, lat) FROM unnest(CAST(:lon AS float8[]),"
+                                       " CAST(:lat AS float8[])) AS p(lon, lat)"),
+                                  {"lon": [p[0] for p in points], "lat": [p[1] for p in points]}).scalars().all()
+        # beyond web mercator's latitudes and at the date line: held to the map's edge, not an error
+        edge = db.session.execute(text("SELECT tile_key(-180, 90), tile_key(180, -90), tile_key(0, 0)")).one()
+    for (lon, lat), key in zip(points, keys):
+        for z in (0, 1, 5, 12, 14, 15, 16, 22):
+            lo, hi = tile_key_range(z, *tile_of(lon, lat, z))
+            assert lo <= key < hi, (lon, lat, z)
+            # and in no neighbour's range
+            x, y = tile_of(lon, lat, z)
+            for dx, dy in ((1, 0), (0, 1), (-1, 0), (0, -1)):
+                if 0 <= x + dx < 2 ** z and 0 <= y + dy < 2 ** z:
+                    nlo, nhi = tile_key_range(z, x + dx, y + dy)
+                    assert not nlo <= key < nhi
+    assert edge[0] == 0 and edge[1] == 4 ** 24 - 1
+    assert tile_key_range(1, 1, 1)[0] <= edge[2] < tile_key_range(1, 1, 1)[1]  # (0, 0) south-east of the middle
 
 
 @pytest.mark.parametrize("status", [None, "rejected,reported", "dispatched"])

@@ -13,7 +13,7 @@ from psycopg.errors import LockNotAvailable
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from ..cases.models import OPEN_SQL, point_sql
+from ..cases.models import OPEN_SQL, tile_key_sql
 from ..cases.states import OPEN
 from ..core.authz import case_scope_sql, like_patterns
 from ..extensions import db
@@ -26,6 +26,7 @@ CASE_POINT_ZOOM = 16  # single case points from here; clusters below
 BIN_PX = 8
 CLUSTER_PX = 64
 MAX_ZOOM = 22
+TILE_KEY_ZOOM = 24  # tile_key() (migration 0019): a point's tile at this zoom, its bits interleaved
 
 OVERDUE_SQL = f"(c.{OPEN_SQL} AND c.status <> 'suspended' AND c.stage_deadline < now())"
 # the same of a row the map's filters already hold to open statuses (a check less per case counted)
@@ -73,6 +74,15 @@ def _open_only(args: dict) -> bool:
 
 def _overdue(args: dict) -> str:
     return _OVERDUE_OF_OPEN if _open_only(args) else OVERDUE_SQL
+
+
+def tile_key_range(z: int, x: int, y: int) -> tuple[int, int]:
+    """The tile_key()s of the points in tile (z, x, y): from the first, up to and without the second."""
+    key = 0
+    for bit in range(z):
+        key |= ((x >> bit) & 1) << (2 * bit) | ((y >> bit) & 1) << (2 * bit + 1)
+    shift = 2 * (TILE_KEY_ZOOM - z)
+    return key << shift, (key + 1) << shift
 
 
 def _params(z, x, y, scope, margin_px=0) -> dict:
@@ -231,20 +241,26 @@ def cases_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
         sql = points + f"SELECT ST_AsMVT(c, 'cases', {EXTENT}, 'geom') FROM c WHERE geom IS NOT NULL"
     else:
         sql = _clusters_sql(filters, args)
+        params["key_lo"], params["key_hi"] = tile_key_range(z, x, y)
     return bytes(db.session.execute(text(sql), params).scalar_one() or b"")
 
 
 def _clusters_sql(filters: str, args: dict) -> str:
     """Cases counted per cell of CLUSTER_PX pixels; a cluster sits at the mean of its points.
 
-    Web mercator is a lon/lat grid, so the tile and its cells are worked out once in degrees (the
-    rows' edges by the inverse formula) and each case is only compared with them: no projection per
-    case. Open cases come from ix_cases_open_point alone (migration 0017 keeps every column read here
-    beside the point), so thousands of them in a tile read no table page; a cluster of one case reads
-    its number, status and category by id."""
+    Open cases are the range of the tile's keys in ix_cases_open_tile (migration 0019 keeps every
+    column read here beside the key), so thousands of them in a tile are neighbouring index entries and
+    no table page; a cluster of one case reads its number, status and category by id. Other statuses
+    are found by the envelope, edges included, and held to the tile's own edges as its keys are (west
+    and north in, east and south out). Web mercator is a lon/lat grid, so the tile and its cells are
+    worked out once in degrees (the rows' edges by the inverse formula) and each case is only compared
+    with them: no projection per case."""
     n = TILE_PX // CLUSTER_PX
-    box = (f"{point_sql('c')} <@ box(point(f.lon0, f.lat0), point(f.lon1, f.lat1))"
-           if _open_only(args) else "c.location && ST_MakeEnvelope(f.lon0, f.lat0, f.lon1, f.lat1, 4326)")
+    if _open_only(args):
+        box, edges = f"{tile_key_sql('c')} >= :key_lo AND {tile_key_sql('c')} < :key_hi", "true"
+    else:
+        box = "c.location && ST_MakeEnvelope(f.lon0, f.lat0, f.lon1, f.lat1, 4326)"
+        edges = "c.lon >= f.lon0 AND c.lon < f.lon1 AND c.lat > f.lat0 AND c.lat <= f.lat1"
     return f"""
     WITH f AS (
           SELECT e, ST_XMin(w) AS lon0, ST_XMax(w) AS lon1, ST_YMin(w) AS lat0, ST_YMax(w) AS lat1,
@@ -257,8 +273,10 @@ def _clusters_sql(filters: str, args: dict) -> str:
     k AS (SELECT count(*)::int AS count, count(*) FILTER (WHERE overdue)::int AS overdue,
                  max(escalation_level) AS escalated, CASE WHEN count(*) = 1 THEN min(id) END AS id,
                  avg(lon) AS lon, avg(lat) AS lat
-          FROM c, f WHERE c.lon >= f.lon0 AND c.lon < f.lon1 AND c.lat > f.lat0 AND c.lat <= f.lat1
-          GROUP BY floor((c.lon - f.lon0) / (f.lon1 - f.lon0) * {n}), width_bucket(c.lat, f.rows)),
+          FROM c, f WHERE {edges}
+          -- a case on a cell's edge by its key but a rounding away in degrees stays in its tile
+          GROUP BY least(greatest(floor((c.lon - f.lon0) / (f.lon1 - f.lon0) * {n}), 0), {n - 1}),
+                   width_bucket(c.lat, f.rows)),
     t AS (SELECT k.count, k.overdue, k.escalated, k.id, s.number, s.status, s.category_code,
                  ST_AsMVTGeom(ST_Transform(ST_SetSRID(ST_MakePoint(k.lon, k.lat), 4326), 3857), f.e, {EXTENT}, 0, true)
                    AS geom
