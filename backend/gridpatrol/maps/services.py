@@ -9,6 +9,8 @@ per request. The case layer is points from CASE_POINT_ZOOM, clusters below it (c
 the tile).
 Both are cut to the caller's scope like every list: a grid or case outside it is not in any tile.
 """
+import math
+
 from psycopg.errors import LockNotAvailable
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
@@ -241,46 +243,57 @@ def cases_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
         sql = points + f"SELECT ST_AsMVT(c, 'cases', {EXTENT}, 'geom') FROM c WHERE geom IS NOT NULL"
     else:
         sql = _clusters_sql(filters, args)
-        params["key_lo"], params["key_hi"] = tile_key_range(z, x, y)
+        params["key_lo"], key_hi = tile_key_range(z, x, y)
+        params["key_cell"] = (key_hi - params["key_lo"]) // (TILE_PX // CLUSTER_PX) ** 2
+        params.update(_cluster_cells(z, x, y))
     return bytes(db.session.execute(text(sql), params).scalar_one() or b"")
 
 
-def _clusters_sql(filters: str, args: dict) -> str:
-    """Cases counted per cell of CLUSTER_PX pixels; a cluster sits at the mean of its points.
+def _cluster_cells(z: int, x: int, y: int) -> dict:
+    """The tile's edges in degrees and the latitudes between its rows of cells, south to north (web
+    mercator is a lon/lat grid: its columns are meridians, its rows parallels)."""
+    n, cells = 2 ** z, TILE_PX // CLUSTER_PX
 
-    Open cases are the range of the tile's keys in ix_cases_open_tile (migration 0019 keeps every
-    column read here beside the key), so thousands of them in a tile are neighbouring index entries and
-    no table page; a cluster of one case reads its number, status and category by id. Other statuses
-    are found by the envelope, edges included, and held to the tile's own edges as its keys are (west
-    and north in, east and south out). Web mercator is a lon/lat grid, so the tile and its cells are
-    worked out once in degrees (the rows' edges by the inverse formula) and each case is only compared
-    with them: no projection per case."""
+    def lat(row: float) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
+    return {"lon0": x / n * 360 - 180, "lon1": (x + 1) / n * 360 - 180, "lat0": lat(y + 1), "lat1": lat(y),
+            "rows": [lat(y + 1 - k / cells) for k in range(1, cells)]}
+
+
+def _clusters_sql(filters: str, args: dict) -> str:
+    """Cases counted per cell of CLUSTER_PX pixels (the tiles two zooms deeper); a cluster sits at the
+    mean of its points and, when it holds one case, reads its number, status and category by id.
+
+    Open cases come from ix_cases_open_tile alone (migration 0019 keeps every column read here beside
+    the key): each cell is one range of keys, so a cell's thousands of cases are neighbouring index
+    entries aggregated as they are read, with no table page and nothing to sort or hash. Other
+    statuses are found by the tile's envelope, held to its own edges as its keys are (west and north
+    in, east and south out), and put in cells by comparing each case with the cells' edges in degrees
+    (_cluster_cells: web mercator is a lon/lat grid), so no case is projected."""
     n = TILE_PX // CLUSTER_PX
+    aggregates = f"""count(*)::int AS count, count(*) FILTER (WHERE {_overdue(args)})::int AS overdue,
+                 max(c.escalation_level) AS escalated, CASE WHEN count(*) = 1 THEN min(c.id) END AS id,
+                 avg(ST_X(c.location)) AS lon, avg(ST_Y(c.location)) AS lat"""
     if _open_only(args):
-        box, edges = f"{tile_key_sql('c')} >= :key_lo AND {tile_key_sql('c')} < :key_hi", "true"
+        key = tile_key_sql("c")
+        cells = f"""
+          SELECT k.* FROM generate_series(0, {n * n - 1}) i CROSS JOIN LATERAL (
+                 SELECT {aggregates} FROM cases c
+                 WHERE {key} >= :key_lo + i * :key_cell AND {key} < :key_lo + (i + 1) * :key_cell AND {filters}) k
+          WHERE k.count > 0"""
     else:
-        box = "c.location && ST_MakeEnvelope(f.lon0, f.lat0, f.lon1, f.lat1, 4326)"
-        edges = "c.lon >= f.lon0 AND c.lon < f.lon1 AND c.lat > f.lat0 AND c.lat <= f.lat1"
+        cells = f"""
+          SELECT {aggregates} FROM cases c
+          WHERE c.location && ST_MakeEnvelope(:lon0, :lat0, :lon1, :lat1, 4326) AND ST_X(c.location) >= :lon0
+            AND ST_X(c.location) < :lon1 AND ST_Y(c.location) > :lat0 AND ST_Y(c.location) <= :lat1 AND {filters}
+          GROUP BY floor((ST_X(c.location) - :lon0) / (:lon1 - :lon0) * {n}),
+                   width_bucket(ST_Y(c.location), CAST(:rows AS float8[]))"""
     return f"""
-    WITH f AS (
-          SELECT e, ST_XMin(w) AS lon0, ST_XMax(w) AS lon1, ST_YMin(w) AS lat0, ST_YMax(w) AS lat1,
-                 ARRAY(SELECT degrees(2 * atan(exp((ST_YMin(e) + k * (ST_YMax(e) - ST_YMin(e)) / {n}) / 6378137))
-                                      - pi() / 2)
-                       FROM generate_series(1, {n - 1}) k) AS rows
-          FROM (SELECT ST_TileEnvelope(:z, :x, :y) AS e, ST_Transform(ST_TileEnvelope(:z, :x, :y), 4326) AS w) b),
-    c AS (SELECT c.id, c.escalation_level, {_overdue(args)} AS overdue, ST_X(c.location) AS lon, ST_Y(c.location) AS lat
-          FROM cases c, f WHERE {box} AND {filters}),
-    k AS (SELECT count(*)::int AS count, count(*) FILTER (WHERE overdue)::int AS overdue,
-                 max(escalation_level) AS escalated, CASE WHEN count(*) = 1 THEN min(id) END AS id,
-                 avg(lon) AS lon, avg(lat) AS lat
-          FROM c, f WHERE {edges}
-          -- a case on a cell's edge by its key but a rounding away in degrees stays in its tile
-          GROUP BY least(greatest(floor((c.lon - f.lon0) / (f.lon1 - f.lon0) * {n}), 0), {n - 1}),
-                   width_bucket(c.lat, f.rows)),
+    WITH k AS ({cells}),
     t AS (SELECT k.count, k.overdue, k.escalated, k.id, s.number, s.status, s.category_code,
-                 ST_AsMVTGeom(ST_Transform(ST_SetSRID(ST_MakePoint(k.lon, k.lat), 4326), 3857), f.e, {EXTENT}, 0, true)
-                   AS geom
-          FROM k CROSS JOIN f LEFT JOIN cases s ON s.id = k.id)
+                 ST_AsMVTGeom(ST_Transform(ST_SetSRID(ST_MakePoint(k.lon, k.lat), 4326), 3857),
+                              ST_TileEnvelope(:z, :x, :y), {EXTENT}, 0, true) AS geom
+          FROM k LEFT JOIN cases s ON s.id = k.id)
     SELECT ST_AsMVT(t, 'cases', {EXTENT}, 'geom') FROM t WHERE geom IS NOT NULL
     """
 
