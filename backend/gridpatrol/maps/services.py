@@ -243,20 +243,21 @@ def cases_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
         sql = points + f"SELECT ST_AsMVT(c, 'cases', {EXTENT}, 'geom') FROM c WHERE geom IS NOT NULL"
     else:
         sql = _clusters_sql(filters, args)
-        params["key_lo"], key_hi = tile_key_range(z, x, y)
-        params["key_cell"] = (key_hi - params["key_lo"]) // (TILE_PX // CLUSTER_PX) ** 2
         params.update(_cluster_cells(z, x, y))
     return bytes(db.session.execute(text(sql), params).scalar_one() or b"")
 
 
 def _cluster_cells(z: int, x: int, y: int) -> dict:
-    """The tile's edges in degrees and the latitudes between its rows of cells, south to north (web
-    mercator is a lon/lat grid: its columns are meridians, its rows parallels)."""
+    """The tile's cells: its first tile key and the keys of each cell (the cells, tiles two zooms
+    deeper, follow each other in key order); the tile's edges in degrees and the latitudes between its
+    rows of cells, south to north (web mercator is a lon/lat grid: columns are meridians, rows parallels)."""
     n, cells = 2 ** z, TILE_PX // CLUSTER_PX
+    lo, hi = tile_key_range(z, x, y)
 
     def lat(row: float) -> float:
         return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
-    return {"lon0": x / n * 360 - 180, "lon1": (x + 1) / n * 360 - 180, "lat0": lat(y + 1), "lat1": lat(y),
+    return {"key_lo": lo, "key_cell": (hi - lo) // cells ** 2,
+            "lon0": x / n * 360 - 180, "lon1": (x + 1) / n * 360 - 180, "lat0": lat(y + 1), "lat1": lat(y),
             "rows": [lat(y + 1 - k / cells) for k in range(1, cells)]}
 
 
