@@ -244,6 +244,10 @@ def cases_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
     else:
         sql = _clusters_sql(filters, args)
         params.update(_cluster_cells(z, x, y))
+        if _open_only(args):
+            # the same plan for every tile (sixteen key ranges of one index): planned once per
+            # connection, not for each tile (~0.3 ms of a ~2.3 ms statement); for this read only
+            db.session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
     return bytes(db.session.execute(text(sql), params).scalar_one() or b"")
 
 
