@@ -25,9 +25,11 @@ class Config:
     # found at checkout without one (core.db.watch_connections)
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_size": _int("DB_POOL_SIZE", 5),
                                  # no JIT: its compilation cost 30-580 ms a statement on KPI and list queries at
-                                 # 10M cases, more than it saved (docs/performance.md, fourth round)
+                                 # 10M cases, more than it saved (docs/performance.md, fourth round). The
+                                 # database checks every 2 s that the client of a running statement is still
+                                 # there: a worker killed or restarted mid-request leaves no statement running
                                  "connect_args": {"connect_timeout": _int("DB_CONNECT_TIMEOUT_S", 5),
-                                                  "options": "-c jit=off"}}
+                                                  "options": "-c jit=off -c client_connection_check_interval=2000"}}
     SECRET_KEY = os.environ.get("SECRET_KEY", "")
     TIMEZONE = os.environ.get("GRIDPATROL_TIMEZONE", "Asia/Shanghai")
     PHOTO_STORAGE = os.environ.get("PHOTO_STORAGE", str(ROOT / "var" / "photos"))
