@@ -1,5 +1,6 @@
 """Vector tiles as read models: one SQL statement per tile, made by PostGIS (a grid tile not yet
-cut since the grids last changed takes a second one, which keeps its grids for the next request).
+cut since the grids last changed takes a second one, which keeps its grids for the next request; an
+open-case cluster tile sets its plan mode first).
 
 The grid layer is a choropleth: each unit grid with the number of cases in it that pass the map's
 filters and how many of those are overdue. Zoomed out (below GRID_MIN_ZOOM) a tile would hold tens
