@@ -31,9 +31,9 @@ CLUSTER_PX = 64
 MAX_ZOOM = 22
 TILE_KEY_ZOOM = 24  # tile_key() (migration 0019): a point's tile at this zoom, its bits interleaved
 
-OVERDUE_SQL = f"(c.{OPEN_SQL} AND c.status <> 'suspended' AND c.stage_deadline < now())"
-# the same of a row the map's filters already hold to open statuses (a check less per case counted)
+# overdue, of a row the map's filters already hold to open statuses (a check less per case counted)
 _OVERDUE_OF_OPEN = "(c.status <> 'suspended' AND c.stage_deadline < now())"
+OVERDUE_SQL = f"(c.{OPEN_SQL} AND {_OVERDUE_OF_OPEN})"
 
 _BOUNDS = """
 b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e,
@@ -243,8 +243,8 @@ def cases_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
     if z >= CASE_POINT_ZOOM:
         sql = points + f"SELECT ST_AsMVT(c, 'cases', {EXTENT}, 'geom') FROM c WHERE geom IS NOT NULL"
     else:
-        sql = _clusters_sql(filters, args)
-        params.update(_cluster_cells(z, x, y))
+        sql, cells = _clusters(z, x, y, filters, args)
+        params.update(cells)
         if _open_only(args):
             # the same plan for every tile (sixteen key ranges of one index): planned once per
             # connection, not for each tile (~0.3 ms of a ~2.3 ms statement); for this read only
@@ -252,35 +252,25 @@ def cases_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
     return bytes(db.session.execute(text(sql), params).scalar_one() or b"")
 
 
-def _cluster_cells(z: int, x: int, y: int) -> dict:
-    """The tile's cells: its first tile key and the keys of each cell (the cells, tiles two zooms
-    deeper, follow each other in key order); the tile's edges in degrees and the latitudes between its
-    rows of cells, south to north (web mercator is a lon/lat grid: columns are meridians, rows parallels)."""
-    n, cells = 2 ** z, TILE_PX // CLUSTER_PX
-    lo, hi = tile_key_range(z, x, y)
-
-    def lat(row: float) -> float:
-        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
-    return {"key_lo": lo, "key_cell": (hi - lo) // cells ** 2,
-            "lon0": x / n * 360 - 180, "lon1": (x + 1) / n * 360 - 180, "lat0": lat(y + 1), "lat1": lat(y),
-            "rows": [lat(y + 1 - k / cells) for k in range(1, cells)]}
-
-
-def _clusters_sql(filters: str, args: dict) -> str:
-    """Cases counted per cell of CLUSTER_PX pixels (the tiles two zooms deeper); a cluster sits at the
-    mean of its points and, when it holds one case, reads its number, status and category by id.
+def _clusters(z: int, x: int, y: int, filters: str, args: dict) -> tuple[str, dict]:
+    """Cases counted per cell of CLUSTER_PX pixels (the tiles two zooms deeper): the statement and the
+    tile's parameters of it. A cluster sits at the mean of its points and, when it holds one case,
+    reads its number, status and category by id.
 
     Open cases come from ix_cases_open_tile alone (migration 0019 keeps every column read here beside
-    the key): each cell is one range of keys, so a cell's thousands of cases are neighbouring index
-    entries aggregated as they are read, with no table page and nothing to sort or hash. Other
-    statuses are found by the tile's envelope, held to its own edges as its keys are (west and north
-    in, east and south out), and put in cells by comparing each case with the cells' edges in degrees
-    (_cluster_cells: web mercator is a lon/lat grid), so no case is projected."""
+    the key): the cells follow each other in key order, each one range of keys, so a cell's thousands
+    of cases are neighbouring index entries aggregated as they are read, with no table page and
+    nothing to sort or hash. Other statuses are found by the tile's envelope, held to its own edges as
+    its keys are (west and north in, east and south out), and put in cells by comparing each case
+    with the cells' edges in degrees (web mercator is a lon/lat grid: columns are meridians, rows
+    parallels), so no case is projected."""
     n = TILE_PX // CLUSTER_PX
     aggregates = f"""count(*)::int AS count, count(*) FILTER (WHERE {_overdue(args)})::int AS overdue,
                  max(c.escalation_level) AS escalated, CASE WHEN count(*) = 1 THEN min(c.id) END AS id,
                  avg(ST_X(c.location)) AS lon, avg(ST_Y(c.location)) AS lat"""
     if _open_only(args):
+        lo, hi = tile_key_range(z, x, y)
+        params = {"key_lo": lo, "key_cell": (hi - lo) // n ** 2}
         key = tile_key_sql("c")
         cells = f"""
           SELECT k.* FROM generate_series(0, {n * n - 1}) i CROSS JOIN LATERAL (
@@ -288,6 +278,13 @@ def _clusters_sql(filters: str, args: dict) -> str:
                  WHERE {key} >= :key_lo + i * :key_cell AND {key} < :key_lo + (i + 1) * :key_cell AND {filters}) k
           WHERE k.count > 0"""
     else:
+        tiles = 2 ** z
+
+        def lat(row: float) -> float:
+            return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / tiles))))
+        # the tile's edges, and the latitudes between its rows of cells, south to north
+        params = {"lon0": x / tiles * 360 - 180, "lon1": (x + 1) / tiles * 360 - 180, "lat0": lat(y + 1),
+                  "lat1": lat(y), "rows": [lat(y + 1 - k / n) for k in range(1, n)]}
         cells = f"""
           SELECT {aggregates} FROM cases c
           WHERE c.location && ST_MakeEnvelope(:lon0, :lat0, :lon1, :lat1, 4326) AND ST_X(c.location) >= :lon0
@@ -301,7 +298,7 @@ def _clusters_sql(filters: str, args: dict) -> str:
                               ST_TileEnvelope(:z, :x, :y), {EXTENT}, 0, true) AS geom
           FROM k LEFT JOIN cases s ON s.id = k.id)
     SELECT ST_AsMVT(t, 'cases', {EXTENT}, 'geom') FROM t WHERE geom IS NOT NULL
-    """
+    """, params
 
 
 def extent(scope) -> dict:
