@@ -1,4 +1,4 @@
-"""cases: open cases in a box or a map tile read from an index alone
+"""cases: open cases in a box counted from an index alone
 
 Revision ID: 0017
 Revises: 0016
@@ -15,19 +15,17 @@ depends_on = None
 
 OPEN = "status IN ('dispatched', 'handled', 'in_progress', 'registered', 'reported', 'returned', 'suspended')"
 
-# The list's box on open cases (a desk drawing a rectangle on the map) counts every open case in it,
-# and a zoomed-out map tile clusters every open case it covers. PostGIS's GiST index keeps a box per
-# point, not the point, so each case found was read again from the table: at 10 million cases ~10,000
-# open cases of a few streets lie on ~10,000 table pages (0.9 s when they are not in memory).
-# PostgreSQL's own point opclass gives its points back, so with the columns that the list's filters,
-# scope and order and the map's filters and clusters read beside them, both come from the index alone
-# (location is there because the planner only takes an index-only scan when every column the query
-# names is in the index).
+# The list's box on open cases (a desk drawing a rectangle on the map) counts every open case in it.
+# PostGIS's GiST index keeps a box per point, not the point, so each one found was read again from the
+# table: at 10 million cases ~10,000 open cases of a few streets lie on ~10,000 table pages (0.9 s
+# when they are not in memory). PostgreSQL's own point opclass gives its points back, so with the
+# columns the list's filters, scope and order read beside them the count and the page's ids come from
+# the index alone (location is there because the planner only takes an index-only scan when every
+# column the query names is in the index).
 def upgrade():
     op.execute(f"""
         CREATE INDEX ix_cases_open_point ON cases USING gist ((point(ST_X(location), ST_Y(location))))
-        INCLUDE (location, status, reported_at, id, district_code, street_code, community_code, grid_code,
-                 category_code, urgency, lead_team_id, escalation_level, stage_deadline)
+        INCLUDE (location, status, reported_at, id, district_code, street_code, community_code, grid_code)
         WHERE {OPEN}""")
 
 

@@ -45,9 +45,9 @@ END $$;
 
 
 # A zoomed-out map tile clusters every open case it covers: with a B-tree on the tile key they are one
-# range scan of neighbouring index entries, cheaper per case than the GiST point index of 0017 (a tree
-# of overlapping boxes checked entry by entry). The same columns beside the key as 0017, so a tile reads
-# no table page.
+# range scan of neighbouring index entries, cheaper per case than a GiST index (a tree of overlapping
+# boxes checked entry by entry). Every column the map's filters and clusters read is beside the key, so
+# a tile reads no table page.
 def upgrade():
     op.execute(TILE_KEY)
     op.execute(f"""
