@@ -175,11 +175,11 @@ def _filters(q, args: dict):
         # a case number that begins or ends with the text (B-tree ranges, migration 0018), or a
         # description or address holding it anywhere (trigrams): digits share too few trigrams for a
         # number's middle to be found fast among millions (`000` is in almost every number)
-        text_ = args["q"]
-        q = q.where(or_(Case.number.like(_escaped(text_) + "%"),
-                        func.reverse(Case.number).like(_escaped(text_[::-1]) + "%"),
-                        Case.description.ilike("%" + _escaped(text_) + "%"),
-                        Case.address.ilike("%" + _escaped(text_) + "%")))
+        pattern = _escaped(args["q"])
+        q = q.where(or_(Case.number.like(pattern + "%"),
+                        func.reverse(Case.number).like(_escaped(args["q"][::-1]) + "%"),
+                        Case.description.ilike("%" + pattern + "%"),
+                        Case.address.ilike("%" + pattern + "%")))
     if args.get("ids") is not None:
         q = q.where(Case.id.in_(args["ids"]))
     return q
