@@ -1,7 +1,7 @@
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from ..core.api import Blueprint
 from ..core.authz import current_user, requires
 from . import services
 from .schemas import TokenOut, TokenRequest, UserAdminOut, UserIn, UserList, UserOut, UserPatch, UserQuery

@@ -3,10 +3,11 @@ from functools import wraps
 import click
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import ValidationError
 
 from ..core import idempotency
+from ..core.api import Blueprint
 from ..core.authz import current_user, requires
 from ..core.errors import BadRequest, NotFound, PreconditionRequired, UnsupportedMedia
 from ..extensions import db

@@ -1,4 +1,5 @@
 """flask-smorest's Api speaking problem+json for every error."""
+import functools
 import logging
 
 import http
@@ -6,10 +7,12 @@ import json
 
 from flask import current_app
 import marshmallow as ma
-from flask_smorest import Api, Blueprint
+import flask_smorest
+from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from psycopg.errors import DeadlockDetected, FeatureNotSupported, SerializationFailure
 from sqlalchemy.exc import DataError, InterfaceError, NotSupportedError, OperationalError
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from .errors import Problem
@@ -89,10 +92,32 @@ class ProblemSchema(ma.Schema):
                             metadata={"description": "field → messages, for validation failures"})
 
 
-# A mistyped filter (?stauts=closed) must not silently answer with everything: query parameters
-# follow the schemas' own `unknown = RAISE` instead of webargs' default of ignoring them.
-Blueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION = {
-    **Blueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
+class OneSchemaParser(FlaskParser):
+    """webargs' parser, with one schema instance per schema class.
+
+    Given a class (`@blp.arguments(TileQuery, ...)`), webargs makes an instance of it for every
+    request, and marshmallow copies every declared field into it: about 0.2 ms of each request's
+    time. A schema holds nothing of the request it loads (what a load needs is passed to `load()`),
+    so one instance, made on the first request, serves them all."""
+
+    # A mistyped filter (?stauts=closed) must not silently answer with everything: query parameters
+    # follow the schemas' own `unknown = RAISE` instead of webargs' default of ignoring them.
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
+
+    def _get_schema(self, argmap, req):
+        if isinstance(argmap, type) and issubclass(argmap, ma.Schema):
+            return _schema_instance(argmap)
+        return super()._get_schema(argmap, req)
+
+
+@functools.cache
+def _schema_instance(schema: type[ma.Schema]) -> ma.Schema:
+    return schema()
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint parsing arguments with OneSchemaParser: every route module's."""
+    ARGUMENTS_PARSER = OneSchemaParser()
 
 
 class ProblemApi(Api):

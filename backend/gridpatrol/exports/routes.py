@@ -3,8 +3,8 @@ import os
 
 from flask import Response, send_file, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from ..core.api import Blueprint
 from ..core.authz import current_user, requires
 from . import services
 from .schemas import CaseExportQuery, GridExportQuery, PatrolExportQuery

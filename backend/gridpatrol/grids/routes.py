@@ -1,8 +1,8 @@
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from ..core.api import Blueprint
 from ..core.authz import current_user, requires
 from . import importer, services
 from .schemas import GridsQuery, ImportIn, ImportOut, LocateOut, LocateQuery

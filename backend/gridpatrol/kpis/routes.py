@@ -4,8 +4,8 @@ import io
 import click
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from ..core.api import Blueprint
 from ..core.authz import current_user, requires
 from . import services
 from .schemas import (InspectorCoverageOut, InspectorDrillQuery, InspectorQuery, InspectorsOut, KpiOut, KpiQuery,

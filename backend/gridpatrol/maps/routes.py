@@ -3,8 +3,8 @@ import hashlib
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from ..core.api import Blueprint
 from ..core.authz import current_user, requires
 from ..core.errors import NotFound
 from . import services

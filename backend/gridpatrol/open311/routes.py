@@ -5,10 +5,10 @@ import logging
 from flask import Blueprint as FlaskBlueprint
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound as RouteNotFound
 
+from ..core.api import Blueprint
 from ..core.authz import current_user, requires
 from ..core.errors import BadRequest, Problem
 from . import formats, services

@@ -1,8 +1,8 @@
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..core import idempotency
+from ..core.api import Blueprint
 from ..core.authz import current_user, requires
 from . import services
 from .schemas import (BatchIn, BatchOut, CoverageOut, CoverageQuery, PatrolIn, PatrolList, PatrolOut,

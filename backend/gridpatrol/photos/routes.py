@@ -2,10 +2,10 @@ import hashlib
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from ..core import idempotency
+from ..core.api import Blueprint
 from ..core.authz import current_user, requires
 from . import services
 from .schemas import PhotoIn, PhotoList, PhotoOut, PhotoQuery

@@ -1,6 +1,6 @@
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from ..core.api import Blueprint
 from ..core.authz import current_user, requires
 from . import services
 from .schemas import TeamIn, TeamList, TeamOut, TeamPatch, TeamQuery
