@@ -1,12 +1,14 @@
 """Database helpers shared by the modules."""
 import contextvars
+import functools
 import select
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import psycopg
 from psycopg import pq
-from sqlalchemy import DateTime, event, func
+from sqlalchemy import DateTime, event, func, text
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import mapped_column
 
@@ -26,6 +28,17 @@ def clock_at(moment: datetime):
         yield
     finally:
         _frozen_now.reset(token)
+
+
+@functools.lru_cache(maxsize=1024)
+def driver_sql(sql: str) -> str:
+    """SQL written with `:name` parameters, as `text()` takes it, in psycopg's own `%(name)s` style, for
+    `Connection.exec_driver_sql()`: a statement on a hot path then skips SQLAlchemy's compilation and
+    parameter processing (~0.06 ms a statement; the engine's events still see it)."""
+    return str(text(sql).compile(dialect=_DIALECT))
+
+
+_DIALECT = PGDialect_psycopg()
 
 
 def created_at_column():

@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from ..cases.models import OPEN_SQL, tile_key_sql
 from ..cases.states import OPEN
 from ..core.authz import case_scope_sql, like_patterns
+from ..core.db import driver_sql
 from ..extensions import db
 
 EXTENT = 4096  # tile coordinate units per tile side
@@ -159,8 +160,8 @@ SELECT EXISTS (SELECT 1 FROM k) AS hit, ({encode}) AS tile
 def _cached_grids_tile(z: int, x: int, y: int, filters: str, overdue: str, params: dict) -> bytes | None:
     """The tile made from the cached grids, filling the cache on a miss; None when the cache cannot
     answer (the grids changed meanwhile: the caller cuts the tile afresh)."""
-    cached = text(_CACHED.format(overdue=overdue, filters=filters, encode=_ENCODE))
-    hit, tile = db.session.execute(cached, params).one()
+    cached = driver_sql(_CACHED.format(overdue=overdue, filters=filters, encode=_ENCODE))
+    hit, tile = _run(cached, params).one()
     if hit:
         return bytes(tile or b"")
     fill = text(_FILL.format(name=_grid_name(z), extent=EXTENT, buffer=_BUFFER))
@@ -178,7 +179,7 @@ def _cached_grids_tile(z: int, x: int, y: int, filters: str, overdue: str, param
         raise
     if not any_grid:
         return b""  # no grid meets the tile: empty for every caller, and not kept
-    hit, tile = db.session.execute(cached, params).one()
+    hit, tile = _run(cached, params).one()
     return bytes(tile or b"") if hit else None
 
 
@@ -224,7 +225,7 @@ def grids_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
                      ST_MakeEnvelope(i * {cell}, j * {cell}, (i + 1) * {cell}, (j + 1) * {cell}) AS geom FROM cells)
         SELECT ST_AsMVT(t, 'bins', {EXTENT}, 'geom') FROM t
         """
-    return bytes(db.session.execute(text(sql), params).scalar_one() or b"")
+    return bytes(_run(driver_sql(sql), params).scalar_one() or b"")
 
 
 def cases_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
@@ -248,8 +249,14 @@ def cases_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
         if _open_only(args):
             # the same plan for every tile (sixteen key ranges of one index): planned once per
             # connection, not for each tile (~0.3 ms of a ~2.3 ms statement); for this read only
-            db.session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
-    return bytes(db.session.execute(text(sql), params).scalar_one() or b"")
+            _run("SET LOCAL plan_cache_mode = force_generic_plan")
+    return bytes(_run(driver_sql(sql), params).scalar_one() or b"")
+
+
+def _run(sql: str, params: dict | None = None):
+    """A tile's statement, in the driver's parameter style (core.db.driver_sql), in the request's
+    transaction."""
+    return db.session.connection().exec_driver_sql(sql, params)
 
 
 def _clusters(z: int, x: int, y: int, filters: str, args: dict) -> tuple[str, dict]:
