@@ -106,12 +106,13 @@ class OneSchemaParser(FlaskParser):
 
     def _get_schema(self, argmap, req):
         if isinstance(argmap, type) and issubclass(argmap, ma.Schema):
-            return _schema_instance(argmap)
+            return schema_instance(argmap)
         return super()._get_schema(argmap, req)
 
 
 @functools.cache
-def _schema_instance(schema: type[ma.Schema]) -> ma.Schema:
+def schema_instance(schema: type[ma.Schema]) -> ma.Schema:
+    """The one instance of a schema class that every request loads with."""
     return schema()
 
 

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound as RouteNotFound
 
-from ..core.api import Blueprint
+from ..core.api import Blueprint, schema_instance
 from ..core.authz import current_user, requires
 from ..core.errors import BadRequest, Problem
 from . import formats, services
@@ -31,7 +31,7 @@ def _english() -> bool:
 
 def _load(schema, data: dict) -> dict:
     try:
-        return schema().load(data)
+        return schema_instance(schema).load(data)
     except ValidationError as err:
         raise BadRequest("Some fields are missing or not valid",
                          {name: msgs if isinstance(msgs, list) else [str(msgs)] for name, msgs in err.messages.items()})
