@@ -21,6 +21,13 @@ def point_sql(table: str = "") -> str:
     return "point(ST_X({0}location), ST_Y({0}location))".format(f"{table}." if table else "")
 
 
+# what an open case's indexes keep beside their key: the list's box reads its filters, scope and order
+# (migration 0017); a map tile's clusters read those and every column the map filters on (0019)
+OPEN_BOX_INCLUDE = ["location", "status", "reported_at", "id", "district_code", "street_code", "community_code",
+                    "grid_code"]
+OPEN_TILE_INCLUDE = OPEN_BOX_INCLUDE + ["category_code", "urgency", "lead_team_id", "escalation_level", "stage_deadline"]
+
+
 def tile_key_sql(table: str = "") -> str:
     """A case's web-mercator tile key (migration 0019): the key of ix_cases_open_tile, as queries must say it."""
     return "tile_key(ST_X({0}location), ST_Y({0}location))".format(f"{table}." if table else "")
@@ -48,14 +55,11 @@ class Case(db.Model):
         Index("ix_cases_open_location", "location", postgresql_using="gist", postgresql_where=text(OPEN_SQL)),
         # the list's box on open cases, counted and paged from the index alone (migration 0017)
         Index("ix_cases_open_point", text(point_sql()), postgresql_using="gist",
-              postgresql_include=["location", "status", "reported_at", "id", "district_code", "street_code",
-                                  "community_code", "grid_code"], postgresql_where=text(OPEN_SQL)),
+              postgresql_include=OPEN_BOX_INCLUDE, postgresql_where=text(OPEN_SQL)),
         # a zoomed-out map tile's open cases, one key range a cell, with every column the map's filters
         # and clusters read (migration 0019)
         Index("ix_cases_open_tile", text(tile_key_sql()),
-              postgresql_include=["location", "status", "reported_at", "id", "district_code", "street_code",
-                                  "community_code", "grid_code", "category_code", "urgency", "lead_team_id",
-                                  "escalation_level", "stage_deadline"], postgresql_where=text(OPEN_SQL)),
+              postgresql_include=OPEN_TILE_INCLUDE, postgresql_where=text(OPEN_SQL)),
         Index("ix_cases_status_reported", "status", "reported_at"),
         Index("ix_cases_district_reported", "district_code", "reported_at"),
         # the list's area filters, newest first, without sorting what they find
