@@ -29,7 +29,8 @@ import generate  # noqa: E402
 import measures  # noqa: E402
 import openloop  # noqa: E402
 
-PG = {"host": "127.0.0.1", "port": "54329", "user": "postgres", "db": "gridpatrol_bench"}
+# the private cluster (scripts/bench/run passes the port scripts/lib/common.sh started it on)
+PG = {"host": "127.0.0.1", "port": os.environ.get("BENCH_PGPORT", "54329"), "user": "postgres", "db": "gridpatrol_bench"}
 DSN = f"postgresql://{PG['user']}@{PG['host']}:{PG['port']}/{PG['db']}"
 HTTP_PORT = int(os.environ.get("BENCH_HTTP_PORT", "5077"))
 WORKERS = int(os.environ.get("WORKERS", "4"))  # scripts/run's default
@@ -256,7 +257,7 @@ def main(argv=None):
                "loadavg_at_start": os.getloadavg(), "server": {"workers": WORKERS, "threads": THREADS},
                "results": {}}
     if not args.no_generate:
-        summary["generate"] = generate.main((["--quick"] if args.quick else [])
+        summary["generate"] = generate.main(["--dsn", DSN] + (["--quick"] if args.quick else [])
                                             + (["--cases", str(args.cases)] if args.cases else []))
     res = summary["results"]
 

@@ -34,8 +34,8 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="1M cases instead of 10M")
     ap.add_argument("--cases", type=int, help="this many cases (overrides --quick)")
-    ap.add_argument("--dsn", default=os.environ.get("BENCH_DSN",
-                                                    "postgresql://postgres@127.0.0.1:54329/gridpatrol_bench"))
+    ap.add_argument("--dsn", default=os.environ.get(
+        "BENCH_DSN", f"postgresql://postgres@127.0.0.1:{os.environ.get('BENCH_PGPORT', '54329')}/gridpatrol_bench"))
     args = ap.parse_args(argv)
     n_cases = args.cases or (1_000_000 if args.quick else 10_000_000)
     dbname = args.dsn.rsplit("/", 1)[1]
