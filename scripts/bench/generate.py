@@ -81,11 +81,14 @@ def main(argv=None) -> dict:
     def cases():
         with psycopg.connect(args.dsn) as c:
             c.execute("SET work_mem = '1GB'")  # the 10M-row sort by n stays in memory
-            # the case counts (migration 0016) counted once afterwards, not upserted per case
+            # the case counts (migration 0016) and each grid's open cases (0020) counted once afterwards,
+            # not upserted per case
             c.execute("ALTER TABLE cases DISABLE TRIGGER cases_counts_insert")
+            c.execute("ALTER TABLE cases DISABLE TRIGGER cases_grid_open_insert")
             c.execute((SQL / "cases.sql").read_text().replace(":n_cases", str(n_cases)))
             c.execute("ALTER TABLE cases ENABLE TRIGGER cases_counts_insert")
-            c.execute("SELECT case_counts_recount()")
+            c.execute("ALTER TABLE cases ENABLE TRIGGER cases_grid_open_insert")
+            c.execute("SELECT case_counts_recount(), grid_open_cases_recount()")
 
     def events():
         with psycopg.connect(args.dsn) as c:

@@ -51,6 +51,10 @@ class Case(db.Model):
         CheckConstraint("contact IS NULL OR jsonb_typeof(contact) = 'object'", name="contact_object"),
         CheckConstraint("status NOT IN ('dispatched','in_progress','handled') OR lead_team_id IS NOT NULL",
                         name="dispatched_has_team"),
+        # a case's areas are its grid's (migration 0020: the map counts a grid's cases by the grid)
+        CheckConstraint("grid_code IS NULL OR (district_code = left(grid_code, 6)"
+                        " AND street_code IS NOT DISTINCT FROM left(grid_code, 9)"
+                        " AND community_code IS NOT DISTINCT FROM left(grid_code, 12))", name="areas_of_grid"),
         Index("ix_cases_location", "location", postgresql_using="gist"),
         Index("ix_cases_open_location", "location", postgresql_using="gist", postgresql_where=text(OPEN_SQL)),
         # the list's box on open cases, counted and paged from the index alone (migration 0017)

@@ -166,8 +166,9 @@ def _load(schema_cls):
 
 @blp.cli.command("recount")
 def recount():
-    """Count the cases per area, status and urgency again (the case list's totals read these counts,
-    which every write to cases keeps itself: this is for a repair). Writes to cases wait meanwhile."""
+    """Count the cases per area, status and urgency, and each grid's open cases, again (the case list's
+    totals and the map's grid counts read them, and every write to cases keeps them itself: this is for
+    a repair). Writes to cases wait meanwhile."""
     mended = services.recount()
     db.session.commit()
     click.echo(f"{mended} case counts mended")

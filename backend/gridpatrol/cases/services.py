@@ -217,8 +217,9 @@ def _counted_conditions(args: dict) -> list:
 
 
 def recount() -> int:
-    """Set case_counts to what cases holds; how many counts were wrong."""
-    return db.session.execute(text("SELECT case_counts_recount()")).scalar_one()
+    """Set case_counts and grid_open_cases (the map's open cases per grid) to what cases holds; how many
+    of their rows were wrong."""
+    return db.session.execute(text("SELECT case_counts_recount() + grid_open_cases_recount()")).scalar_one()
 
 
 def duplicates(case_id: int, user: User, radius_m: float, hours: float) -> list[Case]:

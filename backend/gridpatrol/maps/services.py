@@ -157,10 +157,37 @@ SELECT EXISTS (SELECT 1 FROM k) AS hit, ({encode}) AS tile
 """
 
 
-def _cached_grids_tile(z: int, x: int, y: int, filters: str, overdue: str, params: dict) -> bytes | None:
+# The same tile for the map's default filter (every open case, nothing else): each grid's open cases
+# and their stage deadlines kept in grid_open_cases (migration 0020), one row a grid instead of its
+# cases; overdue is the number of its deadlines before now (width_bucket counts the sorted deadlines
+# at or before its first argument; deadlines are whole microseconds). The grids are held to the caller's
+# scope, and a case's areas are its grid's, so these are the counts of the cases the caller sees.
+_CACHED_KEPT = """
+WITH k AS (SELECT k.codes, k.names, k.geoms FROM grid_tile_cache k
+           WHERE k.z = :z AND k.x = :x AND k.y = :y
+             AND k.version = (SELECT version FROM grid_tile_state)),
+g AS (SELECT u.code, u.name, u.geom FROM k, unnest(k.codes, k.names, k.geoms) AS u(code, name, geom)
+      WHERE u.code LIKE ANY(:patterns)),
+t AS (SELECT g.code::bigint AS id, g.name, coalesce(n.open, 0)::int AS cases,
+             coalesce(width_bucket(now() - interval '1 microsecond', n.deadlines), 0)::int AS overdue, g.geom
+      FROM g LEFT JOIN grid_open_cases n ON n.grid_code = g.code)
+SELECT EXISTS (SELECT 1 FROM k) AS hit, ({encode}) AS tile
+"""
+
+
+def _default_filter(args: dict) -> bool:
+    """The map's filters are the default: every open case (no other status set, no other filter)."""
+    return (not args.get("status") or set(args["status"]) == OPEN) and all(
+        args.get(name) in (None, []) for name in ("category", "team", "urgency", "overdue", "escalated", "from", "to"))
+
+
+def _cached_grids_tile(z: int, x: int, y: int, filters: str, overdue: str, params: dict,
+                       kept: bool = False) -> bytes | None:
     """The tile made from the cached grids, filling the cache on a miss; None when the cache cannot
-    answer (the grids changed meanwhile: the caller cuts the tile afresh)."""
-    cached = driver_sql(_CACHED.format(overdue=overdue, filters=filters, encode=_ENCODE))
+    answer (the grids changed meanwhile: the caller cuts the tile afresh). `kept`: the counts from
+    grid_open_cases (the map's default filter)."""
+    cached = driver_sql(_CACHED_KEPT.format(encode=_ENCODE) if kept
+                        else _CACHED.format(overdue=overdue, filters=filters, encode=_ENCODE))
     hit, tile = _run(cached, params).one()
     if hit:
         return bytes(tile or b"")
@@ -189,7 +216,7 @@ def grids_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
     filters, params = case_filters(args, scope)
     params.update(_params(z, x, y, scope))
     if GRID_MIN_ZOOM <= z <= CACHE_MAX_ZOOM:
-        tile = _cached_grids_tile(z, x, y, filters, _overdue(args), params)
+        tile = _cached_grids_tile(z, x, y, filters, _overdue(args), params, kept=_default_filter(args))
         if tile is not None:
             return tile
     counts = _counts_sql(filters, _overdue(args))
