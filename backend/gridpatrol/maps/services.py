@@ -93,8 +93,20 @@ def _params(z, x, y, scope, margin_px=0) -> dict:
     return {"z": z, "x": x, "y": y, "margin": margin_px / TILE_PX, "patterns": like_patterns(scope)}
 
 
-def _counts_sql(filters: str, overdue: str) -> str:
-    """The cases of each grid in `g` passing the filters, and how many of those are overdue."""
+# overdue among a grid_open_cases row's open cases (migration 0020): its sorted deadlines before now
+# (width_bucket counts those at or before its first argument; deadlines are whole microseconds)
+_KEPT_OVERDUE = "width_bucket(now() - interval '1 microsecond', n.deadlines)"
+
+
+def _counts_sql(filters: str, overdue: str, kept: bool = False) -> str:
+    """The cases of each grid in `g` passing the filters, and how many of those are overdue. `kept`:
+    the map's default filter, read from grid_open_cases (a row a grid instead of its cases)."""
+    if kept:
+        # joined to `g` on the key alone (a semi join to `g` besides, planned for a row of `g` in a
+        # generic plan, read `g` again for every grid)
+        return f"""
+    n AS (SELECT n.grid_code, n.open AS cases, {_KEPT_OVERDUE} AS overdue FROM grid_open_cases n)
+    """
     return f"""
     n AS (SELECT c.grid_code, count(*) AS cases, count(*) FILTER (WHERE {overdue}) AS overdue
           FROM cases c WHERE c.grid_code IN (SELECT code FROM g) AND {filters} GROUP BY c.grid_code)
@@ -159,9 +171,8 @@ SELECT EXISTS (SELECT 1 FROM k) AS hit, ({encode}) AS tile
 
 # The same tile for the map's default filter (every open case, nothing else): each grid's open cases
 # and their stage deadlines kept in grid_open_cases (migration 0020), one row a grid instead of its
-# cases; overdue is the number of its deadlines before now (width_bucket counts the sorted deadlines
-# at or before its first argument; deadlines are whole microseconds). The grids are held to the caller's
-# scope, and a case's areas are its grid's, so these are the counts of the cases the caller sees.
+# cases. The grids are held to the caller's scope, and a case's areas are its grid's, so these are the
+# counts of the cases the caller sees.
 _CACHED_KEPT = """
 WITH k AS (SELECT k.codes, k.names, k.geoms FROM grid_tile_cache k
            WHERE k.z = :z AND k.x = :x AND k.y = :y
@@ -169,7 +180,7 @@ WITH k AS (SELECT k.codes, k.names, k.geoms FROM grid_tile_cache k
 g AS (SELECT u.code, u.name, u.geom FROM k, unnest(k.codes, k.names, k.geoms) AS u(code, name, geom)
       WHERE u.code LIKE ANY(:patterns)),
 t AS (SELECT g.code::bigint AS id, g.name, coalesce(n.open, 0)::int AS cases,
-             coalesce(width_bucket(now() - interval '1 microsecond', n.deadlines), 0)::int AS overdue, g.geom
+             coalesce({overdue}, 0)::int AS overdue, g.geom
       FROM g LEFT JOIN grid_open_cases n ON n.grid_code = g.code)
 SELECT EXISTS (SELECT 1 FROM k) AS hit, ({encode}) AS tile
 """
@@ -186,7 +197,7 @@ def _cached_grids_tile(z: int, x: int, y: int, filters: str, overdue: str, param
     """The tile made from the cached grids, filling the cache on a miss; None when the cache cannot
     answer (the grids changed meanwhile: the caller cuts the tile afresh). `kept`: the counts from
     grid_open_cases (the map's default filter)."""
-    cached = driver_sql(_CACHED_KEPT.format(encode=_ENCODE) if kept
+    cached = driver_sql(_CACHED_KEPT.format(overdue=_KEPT_OVERDUE, encode=_ENCODE) if kept
                         else _CACHED.format(overdue=overdue, filters=filters, encode=_ENCODE))
     hit, tile = _run(cached, params).one()
     if hit:
@@ -219,7 +230,7 @@ def grids_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
         tile = _cached_grids_tile(z, x, y, filters, _overdue(args), params, kept=_default_filter(args))
         if tile is not None:
             return tile
-    counts = _counts_sql(filters, _overdue(args))
+    counts = _counts_sql(filters, _overdue(args), kept=_default_filter(args))
     if z >= GRID_MIN_ZOOM:
         # the grids meeting the tile itself: one only in the buffer adds bytes and nothing drawn (the
         # console cuts every tile to its square); the code as the feature id is a varint, not a string
@@ -252,6 +263,9 @@ def grids_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
                      ST_MakeEnvelope(i * {cell}, j * {cell}, (i + 1) * {cell}, (j + 1) * {cell}) AS geom FROM cells)
         SELECT ST_AsMVT(t, 'bins', {EXTENT}, 'geom') FROM t
         """
+    # planned for each tile: a generic plan (what a statement prepared by the driver gets after a few
+    # uses) takes `g` for one grid and joins its thousands of grids in nested loops (0.7 s for a z12 tile)
+    _run("SET LOCAL plan_cache_mode = force_custom_plan")
     return bytes(_run(driver_sql(sql), params).scalar_one() or b"")
 
 
