@@ -48,10 +48,11 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN d IS NULL OR array_position(a, d) IS NULL THEN a
             ELSE a[1 : array_position(a, d) - 1] || a[array_position(a, d) + 1 :] END;
 
--- the sorted array with d put in its place (as it was when d is NULL)
+-- the sorted array with d put in its place (as it was when d is NULL): after the elements at or
+-- before it, which width_bucket() counts by binary search
 CREATE FUNCTION deadlines_with(a timestamptz[], d timestamptz) RETURNS timestamptz[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE WHEN d IS NULL THEN a ELSE ARRAY(SELECT x FROM unnest(a || d) x ORDER BY x) END;
+RETURN CASE WHEN d IS NULL THEN a ELSE a[1 : width_bucket(d, a)] || d || a[width_bucket(d, a) + 1 :] END;
 
 CREATE FUNCTION grid_open_cases_keep() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
