@@ -152,38 +152,33 @@ kept AS (
 SELECT k.codes IS NOT NULL FROM k
 """
 
-# The tile from the cache when it holds the tile at the current version of the grids (`hit`). The
-# counts per grid, a probe of the open cases' index each: the planner cannot tell how many grids the
-# cached arrays hold, and a join it takes for one row would aggregate the cases again for every grid.
+# The tile from the cache when it holds the tile at the current version of the grids (`hit`): the
+# kept grids in the caller's scope (`g`), then each with its counts (`t`, given below).
 _CACHED = """
 WITH k AS (SELECT k.codes, k.names, k.geoms FROM grid_tile_cache k
            WHERE k.z = :z AND k.x = :x AND k.y = :y
              AND k.version = (SELECT version FROM grid_tile_state)),
 g AS (SELECT u.code, u.name, u.geom FROM k, unnest(k.codes, k.names, k.geoms) AS u(code, name, geom)
       WHERE u.code LIKE ANY(:patterns)),
+{counted}
+SELECT EXISTS (SELECT 1 FROM k) AS hit, ({encode}) AS tile
+"""
+# The counts per grid over the cases, a probe of the open cases' index each: the planner cannot tell
+# how many grids the cached arrays hold, and a join it takes for one row would aggregate the cases
+# again for every grid.
+_COUNTED = """
 t AS (SELECT g.code::bigint AS id, g.name, n.cases, n.overdue, g.geom
       FROM g CROSS JOIN LATERAL (
            SELECT count(*)::int AS cases, (count(*) FILTER (WHERE {overdue}))::int AS overdue
-           FROM cases c WHERE c.grid_code = g.code AND {filters}) n)
-SELECT EXISTS (SELECT 1 FROM k) AS hit, ({encode}) AS tile
-"""
-
-
-# The same tile for the map's default filter (every open case, nothing else): each grid's open cases
-# and their stage deadlines kept in grid_open_cases (migration 0020), one row a grid instead of its
-# cases. The grids are held to the caller's scope, and a case's areas are its grid's, so these are the
-# counts of the cases the caller sees.
-_CACHED_KEPT = """
-WITH k AS (SELECT k.codes, k.names, k.geoms FROM grid_tile_cache k
-           WHERE k.z = :z AND k.x = :x AND k.y = :y
-             AND k.version = (SELECT version FROM grid_tile_state)),
-g AS (SELECT u.code, u.name, u.geom FROM k, unnest(k.codes, k.names, k.geoms) AS u(code, name, geom)
-      WHERE u.code LIKE ANY(:patterns)),
+           FROM cases c WHERE c.grid_code = g.code AND {filters}) n)"""
+# Under the map's default filter (every open case, nothing else): each grid's open cases and their
+# stage deadlines kept in grid_open_cases (migration 0020), one row a grid instead of its cases. The
+# grids are held to the caller's scope, and a case's areas are its grid's, so these are the counts of
+# the cases the caller sees.
+_KEPT = f"""
 t AS (SELECT g.code::bigint AS id, g.name, coalesce(n.open, 0)::int AS cases,
-             coalesce({overdue}, 0)::int AS overdue, g.geom
-      FROM g LEFT JOIN grid_open_cases n ON n.grid_code = g.code)
-SELECT EXISTS (SELECT 1 FROM k) AS hit, ({encode}) AS tile
-"""
+             coalesce({_KEPT_OVERDUE}, 0)::int AS overdue, g.geom
+      FROM g LEFT JOIN grid_open_cases n ON n.grid_code = g.code)"""
 
 
 def _default_filter(args: dict) -> bool:
@@ -197,8 +192,8 @@ def _cached_grids_tile(z: int, x: int, y: int, filters: str, overdue: str, param
     """The tile made from the cached grids, filling the cache on a miss; None when the cache cannot
     answer (the grids changed meanwhile: the caller cuts the tile afresh). `kept`: the counts from
     grid_open_cases (the map's default filter)."""
-    cached = driver_sql(_CACHED_KEPT.format(overdue=_KEPT_OVERDUE, encode=_ENCODE) if kept
-                        else _CACHED.format(overdue=overdue, filters=filters, encode=_ENCODE))
+    counted = _KEPT if kept else _COUNTED.format(overdue=overdue, filters=filters)
+    cached = driver_sql(_CACHED.format(counted=counted, encode=_ENCODE))
     hit, tile = _run(cached, params).one()
     if hit:
         return bytes(tile or b"")
