@@ -1,6 +1,7 @@
 """Vector tiles as read models: one SQL statement per tile, made by PostGIS (a grid tile not yet
 cut since the grids last changed takes a second one, which keeps its grids for the next request; an
-open-case cluster tile sets its plan mode first).
+open-case cluster tile, a tile of bins and a grid tile cut afresh set their plan mode first). Under the
+map's default filter the grid layer's counts come from grid_open_cases, kept by the writes to cases.
 
 The grid layer is a choropleth: each unit grid with the number of cases in it that pass the map's
 filters and how many of those are overdue. Zoomed out (below GRID_MIN_ZOOM) a tile would hold tens
