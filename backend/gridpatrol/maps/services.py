@@ -176,16 +176,17 @@ t AS (SELECT g.code::bigint AS id, g.name, n.cases, n.overdue, g.geom
 # stage deadlines kept in grid_open_cases (migration 0020), one row a grid instead of its cases. The
 # grids are held to the caller's scope, and a case's areas are its grid's, so these are the counts of
 # the cases the caller sees.
-_KEPT = f"""
-t AS (SELECT g.code::bigint AS id, g.name, coalesce(n.open, 0)::int AS cases,
-             coalesce({_KEPT_OVERDUE}, 0)::int AS overdue, g.geom
-      FROM g LEFT JOIN grid_open_cases n ON n.grid_code = g.code)"""
+_KEPT = f"""{_counts_sql("", "", kept=True)},
+t AS (SELECT g.code::bigint AS id, g.name, coalesce(n.cases, 0)::int AS cases, coalesce(n.overdue, 0)::int AS overdue,
+             g.geom
+      FROM g LEFT JOIN n ON n.grid_code = g.code)"""
 
 
 def _default_filter(args: dict) -> bool:
-    """The map's filters are the default: every open case (no other status set, no other filter)."""
+    """The map's filters are the default: every open case and nothing else (the status set, if given, is
+    every open state, and no other filter of TileQuery is given)."""
     return (not args.get("status") or set(args["status"]) == OPEN) and all(
-        args.get(name) in (None, []) for name in ("category", "team", "urgency", "overdue", "escalated", "from", "to"))
+        value in (None, []) for name, value in args.items() if name != "status")
 
 
 def _cached_grids_tile(z: int, x: int, y: int, filters: str, overdue: str, params: dict,
@@ -222,11 +223,12 @@ def grids_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
     overdue) or, zoomed out, layer `bins` (grids, cases, overdue per square of BIN_PX pixels)."""
     filters, params = case_filters(args, scope)
     params.update(_params(z, x, y, scope))
+    kept = _default_filter(args)
     if GRID_MIN_ZOOM <= z <= CACHE_MAX_ZOOM:
-        tile = _cached_grids_tile(z, x, y, filters, _overdue(args), params, kept=_default_filter(args))
+        tile = _cached_grids_tile(z, x, y, filters, _overdue(args), params, kept=kept)
         if tile is not None:
             return tile
-    counts = _counts_sql(filters, _overdue(args), kept=_default_filter(args))
+    counts = _counts_sql(filters, _overdue(args), kept=kept)
     if z >= GRID_MIN_ZOOM:
         # the grids meeting the tile itself: one only in the buffer adds bytes and nothing drawn (the
         # console cuts every tile to its square); the code as the feature id is a varint, not a string
