@@ -81,9 +81,10 @@ def test_the_rows_follow_the_workflow_and_sql_writes_and_the_tile_reads_them(app
         g=g[1], c=g[1][:12], s=g[1][:9], i=ids[8])
     copied = sql(app, f"""
         INSERT INTO cases (number, status, category_code, urgency, location, grid_code, district_code, street_code,
-                           community_code, source, stage_deadline)
+                           community_code, source, stage_started_at, stage_deadline)
         SELECT number || 'c', 'reported', category_code, 'A', location, grid_code, district_code, street_code,
-               community_code, source, stage_deadline FROM cases WHERE id = :i RETURNING id""", i=ids[0])[0][0]
+               community_code, source, stage_started_at, stage_deadline FROM cases WHERE id = :i RETURNING id""",
+        i=ids[0])[0][0]
     assert _differ(app) == []
     sql(app, "DELETE FROM cases WHERE id = :i", i=copied)
     sql(app, "UPDATE cases SET stage_deadline = stage_deadline + interval '1 second' WHERE id = :i", i=ids[4])
@@ -142,3 +143,16 @@ def test_a_case_keeps_the_areas_of_its_grid(app, office):
             i=case["id"])
     with pytest.raises(IntegrityError, match="ck_cases_areas_of_grid"):
         sql(app, "UPDATE cases SET grid_code = :g WHERE id = :i", g="990000001001001", i=case["id"])
+
+
+def test_a_stage_deadline_keeps_its_start(app, office):
+    """The timer colours the time between a stage's start and its deadline: a deadline without a start
+    (which made every list page holding the case answer 500) is refused by the database."""
+    case = _report(office, 4)
+    started = sql(app, "SELECT stage_started_at FROM cases WHERE id = :i", i=case["id"])[0][0]
+    assert started is not None
+    with pytest.raises(IntegrityError, match="ck_cases_stage_started"):
+        sql(app, "UPDATE cases SET stage_started_at = NULL WHERE id = :i", i=case["id"])
+    assert sql(app, "SELECT stage_started_at FROM cases WHERE id = :i", i=case["id"])[0][0] == started
+    # a stage without a deadline (suspended, closed) may drop both
+    sql(app, "UPDATE cases SET stage_started_at = NULL, stage_deadline = NULL WHERE id = :i", i=case["id"])

@@ -55,6 +55,8 @@ class Case(db.Model):
         CheckConstraint("grid_code IS NULL OR (district_code = left(grid_code, 6)"
                         " AND street_code IS NOT DISTINCT FROM left(grid_code, 9)"
                         " AND community_code IS NOT DISTINCT FROM left(grid_code, 12))", name="areas_of_grid"),
+        # a stage's deadline comes with the moment the stage started (migration 0022: the timer reads both)
+        CheckConstraint("stage_deadline IS NULL OR stage_started_at IS NOT NULL", name="stage_started"),
         Index("ix_cases_location", "location", postgresql_using="gist"),
         Index("ix_cases_open_location", "location", postgresql_using="gist", postgresql_where=text(OPEN_SQL)),
         # the list's box on open cases, counted and paged from the index alone (migration 0017)
