@@ -2,8 +2,8 @@
 -- constraints need no team), the rest closed: dispatched 2 hours after the report to one of 20
 -- teams (5 per district), handled 2 days after it, against a handling deadline 3 days after the
 -- dispatch (1 day for every fifth case, so those were late); each at a random point inside a random grid.
--- An open case has the deadline of its stage (register: a day after the report; dispatch: two days
--- after the registration), so most of the older ones are overdue on the map, as they would be.
+-- An open case has its stage's start and deadline (register: from the report, a day; dispatch: from the
+-- registration, two days), so most of the older ones are overdue on the map, as they would be.
 INSERT INTO teams (name, kind, agencies, area_codes, category_codes)
 SELECT 'bench team ' || d || '-' || k, 'enforcement', ARRAY['城管'], ARRAY['31020' || d],
        ARRAY(SELECT code FROM categories)
@@ -17,7 +17,7 @@ SELECT row_number() OVER (ORDER BY code) - 1 AS i, code FROM categories WHERE re
 INSERT INTO cases (number, status, category_code, urgency, description, location, accuracy_m, grid_code,
                    district_code, street_code, community_code, source, reporter_id, catalog_version,
                    observed_at, reported_at, registered_at, closed_at, version, updated_at,
-                   lead_team_id, dispatched_at, handled_at, deadline_handle, stage_deadline)
+                   lead_team_id, dispatched_at, handled_at, deadline_handle, stage_started_at, stage_deadline)
 SELECT 'B' || lpad(n::text, 12, '0'),
        CASE WHEN n % 10 = 0 THEN (CASE WHEN n % 20 = 0 THEN 'reported' ELSE 'registered' END) ELSE 'closed' END,
        cat.code, (ARRAY['A','B','B','C'])[1 + n % 4], 'bench case ' || n,
@@ -35,6 +35,7 @@ SELECT 'B' || lpad(n::text, 12, '0'),
        CASE WHEN n % 10 <> 0 THEN at_ + interval '2 days' END,
        CASE WHEN n % 10 <> 0 THEN at_ + interval '2 hours' + (CASE WHEN n % 5 = 1 THEN interval '1 day'
                                                                    ELSE interval '3 days' END) END,
+       CASE WHEN n % 10 = 0 THEN at_ + (CASE WHEN n % 20 = 0 THEN interval '0' ELSE interval '1 hour' END) END,
        CASE WHEN n % 10 = 0 THEN at_ + (CASE WHEN n % 20 = 0 THEN interval '1 day'
                                              ELSE interval '1 hour' + interval '2 days' END) END
 FROM (

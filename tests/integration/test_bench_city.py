@@ -1,0 +1,65 @@
+"""The bench's generated city (scripts/bench/generate.py) is data the product serves as it serves its own:
+every path the bench times answers 2xx on it, so no figure is the speed of an error. (Generated open
+cases once had a stage deadline without its start: eight of the nine list filters answered 500, and
+were timed.) A small city: the 100,000 grids, 4,000 cases with their events and KPI facts."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "scripts" / "bench"
+sys.path.insert(0, str(BENCH))
+import bench  # noqa: E402
+import generate  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def city(database_url):
+    url = make_url(database_url)
+    # one per test database (checkouts sharing a cluster keep theirs); the generator takes no other name
+    dsn = url.set(drivername="postgresql", database=f"gridpatrol_bench_{url.database}").render_as_string(
+        hide_password=False)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run([sys.executable, str(BENCH / "generate.py"), "--cases", "4000", "--dsn", dsn],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    from gridpatrol import create_app
+    from gridpatrol.extensions import db
+    app = create_app({"SQLALCHEMY_DATABASE_URI": dsn.replace("postgresql://", "postgresql+psycopg://", 1),
+                      "TESTING": True})
+    yield app, dsn
+    with app.app_context():
+        db.engine.dispose()
+    with psycopg.connect(url.set(drivername="postgresql", database="postgres").render_as_string(
+            hide_password=False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(dsn).database}" WITH (FORCE)')
+
+
+def test_every_path_the_bench_times_answers_2xx(city):
+    app, dsn = city
+    client = app.test_client()
+    r = client.post("/api/v1/auth/token", json={"username": generate.BENCH_USER, "password": generate.BENCH_PASSWORD})
+    assert r.status_code == 200, r.get_json()
+    headers = {"Authorization": f"Bearer {r.get_json()['access_token']}", "Accept-Encoding": "gzip"}
+    reads = bench.single_client_reads(dsn)
+    assert set(reads) >= {"http1_cases_list_filters", "http1_tile_grids_z14", "http1_duplicates",
+                          "http1_kpis_team_30d", "http1_kpis_trend_all_raw"}
+    answers = {}
+    for name, paths in reads.items():
+        assert paths, name
+        for path in paths[:12]:  # every list filter; a sample of the 198 tiles and the 200 duplicates
+            answers[path] = client.get(path, headers=headers).status_code
+    # the wrk measures' own paths: the first list filter, and a lookup inside the lattice
+    answers[bench.CASES_FILTER_QUERY] = client.get(bench.CASES_FILTER_QUERY, headers=headers).status_code
+    answers["locate"] = client.get("/api/v1/grids/locate?lon=121.05&lat=31.05", headers=headers).status_code
+    assert {p: s for p, s in answers.items() if not 200 <= s < 300} == {}
+    assert len(answers) >= 60
+    # the list filters find cases: a filter that matches nothing measures an empty page
+    plain = {"Authorization": headers["Authorization"]}
+    found = [client.get(p, headers=plain).get_json()["total"] for p in reads["http1_cases_list_filters"]]
+    assert sum(1 for n in found if n > 0) >= 5, found
