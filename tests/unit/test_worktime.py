@@ -531,6 +531,15 @@ def test_deadline_before_start_is_refused(cal):
         cal.fraction_used(sh(2026, 3, 2, 10), sh(2026, 3, 2, 9), sh(2026, 3, 2, 9), clock=True)
     with pytest.raises(ValueError):
         cal.timer_colour(sh(2026, 3, 2, 10), sh(2026, 3, 2, 9), sh(2026, 3, 2, 9), clock=False)
+    with pytest.raises(ValueError):  # also once past both
+        cal.timer_colour(sh(2026, 3, 2, 10), sh(2026, 3, 2, 9), sh(2026, 3, 9, 9), clock=False)
+
+
+def test_a_stage_overdue_for_years_is_red(cal):
+    start = sh(2024, 3, 4, 9)
+    deadline = cal.deadline(start, 3, "day", clock=False)
+    assert cal.timer_colour(start, deadline, sh(2026, 3, 3, 11), clock=False) == "red"
+    assert cal.fraction_used(start, deadline, sh(2026, 3, 3, 11), clock=False) > 100
 
 
 # ------------------------------------------------------------------ naive datetimes

@@ -514,6 +514,8 @@ class WorkCalendar:
     def timer_colour(self, start: datetime, deadline: datetime, now: datetime, clock: bool) -> str:
         """"green" below 80 % of the limit, "yellow" from 80 % up to the deadline (inclusive),
         "red" once ``now`` is past the deadline."""
+        if _to_utc(now, "now") > _to_utc(deadline, "deadline") >= _to_utc(start, "start"):
+            return "red"  # nothing to count: a case open for months would walk every week since its start
         used, limit, over, at = self._usage(start, deadline, now, clock)
         if over:
             return "red"
