@@ -25,19 +25,21 @@ def city(database_url):
     dsn = url.set(drivername="postgresql", database=f"gridpatrol_bench_{url.database}").render_as_string(
         hide_password=False)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    done = subprocess.run([sys.executable, str(BENCH / "generate.py"), "--cases", "4000", "--dsn", dsn],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
-    from gridpatrol import create_app
-    from gridpatrol.extensions import db
-    app = create_app({"SQLALCHEMY_DATABASE_URI": dsn.replace("postgresql://", "postgresql+psycopg://", 1),
-                      "TESTING": True})
-    yield app, dsn
-    with app.app_context():
-        db.engine.dispose()
-    with psycopg.connect(url.set(drivername="postgresql", database="postgres").render_as_string(
-            hide_password=False), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(dsn).database}" WITH (FORCE)')
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    try:
+        done = subprocess.run([sys.executable, str(BENCH / "generate.py"), "--cases", "4000", "--dsn", dsn],
+                              env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        from gridpatrol import create_app
+        from gridpatrol.extensions import db
+        app = create_app({"SQLALCHEMY_DATABASE_URI": dsn.replace("postgresql://", "postgresql+psycopg://", 1),
+                          "TESTING": True})
+        yield app, dsn
+        with app.app_context():
+            db.engine.dispose()
+    finally:  # also when the generator failed
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{make_url(dsn).database}" WITH (FORCE)')
 
 
 def test_every_path_the_bench_times_answers_2xx(city):
