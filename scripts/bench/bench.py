@@ -87,7 +87,7 @@ def wrk(name: str, script: str, seconds: int, env: dict) -> dict:
     ok = data["requests"] - data["errors_status"]
     return {"name": name, "kind": "http", "clients": CONNECTIONS, "seconds": seconds,
             "throughput_per_s": round(ok / secs, 1), "requests": data["requests"], "errors": errors,
-            "non_2xx": data["errors_status"], "p50_ms": data["p50_us"] / 1000, "p95_ms": data["p95_us"] / 1000,
+            "socket_errors": errors - data["errors_status"], "non_2xx": data["errors_status"], "p50_ms": data["p50_us"] / 1000, "p95_ms": data["p95_us"] / 1000,
             "p99_ms": data["p99_us"] / 1000}
 
 
@@ -136,6 +136,14 @@ class Server:
         if status != 200:
             raise RuntimeError(f"sign-in failed: {status} {data[:200]!r}")
         return json.loads(data)["access_token"]
+
+
+def unanswered(r: dict) -> int:
+    """The requests of a measure that got no 2xx answer: other statuses (and one-client timeouts), failed
+    pgbench transactions, and requests that got no answer at all (wrk's socket errors, the constant-rate
+    client's transport errors)."""
+    lost = r.get("socket_errors") if r.get("kind") == "http" else r.get("errors") if r.get("kind") == "open" else 0
+    return (r.get("non_2xx") or 0) + (r.get("failed") or 0) + (lost or 0)
 
 
 def rollup_cost(res: dict, on: str) -> float:
@@ -421,19 +429,18 @@ def main(argv=None):
     summary["targets"] = []
 
     def verdict(label, value, limit, unit, informative=False, status=None, at_least=False, of=(), **more):
-        """One target's line. `of`: the measures the value comes from; an answer of theirs other than 2xx
-        or a failed pgbench transaction (an error timed like any answer) makes the figure INVALID rather
-        than a pass or a fail."""
-        unanswered = sum((res[name].get("non_2xx") or 0) + (res[name].get("failed") or 0) for name in of if name in res)
-        if unanswered and not status:
-            status, more = "INVALID", {**more, "non_2xx": unanswered}
+        """One target's line. `of`: the measures the value comes from; a request of theirs without a 2xx
+        answer (an error timed like any answer) makes the figure INVALID rather than a pass or a fail."""
+        errors = sum(unanswered(res[name]) for name in of if name in res)
+        if errors and not status:
+            status, more = "INVALID", {**more, "unanswered": errors}
         ok = None if value is None or status else (value >= limit if at_least else value <= limit)
         status = status or ("PASS" if ok else "FAIL")
         summary["targets"].append({"target": label, "value": value, "limit": limit, "unit": unit, "pass": ok,
                                    "status": status, "informative": informative, **more})
         shown = "-" if value is None else (f"{value:.1%}" if unit == "ratio" else f"{value:g} {unit}")
         print(f"  {status:<9} {label}: {shown}{'  (informative)' if informative else ''}"
-              f"{f'  ({unanswered} answers not 2xx or transactions failed)' if unanswered else ''}")
+              f"{f'  ({errors} requests without a 2xx answer)' if errors else ''}")
 
     for target in TARGETS + EXTRA:
         label, measure, baseline, minimum = target

@@ -52,8 +52,9 @@ def main(argv=None) -> dict:
     env = {**os.environ, "DATABASE_URL": args.dsn.replace("postgresql://", "postgresql+psycopg://", 1)}
 
     def migrate():
-        subprocess.run(["gridpatrol", "db", "upgrade"], env=env, cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        done = subprocess.run(["gridpatrol", "db", "upgrade"], env=env, cwd=ROOT, capture_output=True, text=True)
+        if done.returncode:
+            sys.exit(f"gridpatrol db upgrade failed:\n{done.stderr}")
 
     def reference():
         code = (

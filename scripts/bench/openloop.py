@@ -33,7 +33,7 @@ def run(rate: float, seconds: float, port: int, token: str, make=report_request,
         host: str = "127.0.0.1") -> dict:
     """Send rate × seconds requests on schedule; latencies (ms) from the scheduled time."""
     total = int(rate * seconds)
-    start = time.perf_counter() + 0.5
+    start = time.perf_counter() + 0.2
     lock = threading.Lock()
     state = {"next": 0}
     latencies, late, statuses, errors = [], [], {}, []
@@ -48,13 +48,7 @@ def run(rate: float, seconds: float, port: int, token: str, make=report_request,
 
     def worker(seed: int):
         rng = random.Random(seed)
-        # connected before the schedule starts, as a keep-alive client is: the first requests are not
-        # charged for 64 connections opened at once
-        conn = http.client.HTTPConnection(host, port, timeout=30)
-        try:
-            conn.connect()
-        except OSError:
-            conn = None
+        conn = None
         while (i := take()) is not None:
             due = start + i / rate
             now = time.perf_counter()

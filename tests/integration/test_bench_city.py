@@ -1,8 +1,11 @@
 """The bench's generated city (scripts/bench/generate.py) is data the product serves as it serves its own:
-every path the bench times answers 2xx on it, so no figure is the speed of an error. (Generated open
+the paths the bench times answer 2xx on it, so no figure is the speed of an error. (Generated open
 cases once had a stage deadline without its start: eight of the nine list filters answered 500, and
-were timed.) A small city: the 100,000 grids, 4,000 cases with their events and KPI facts."""
+were timed.) A small city: the 100,000 grids, 4,000 cases with their events and KPI facts. Every
+one-client measure is asked (all its paths up to 12: every list filter and KPI read, a sample of the
+198 tiles and the 200 duplicate searches), and the load measures' own requests once each."""
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +19,7 @@ BENCH = ROOT / "scripts" / "bench"
 sys.path.insert(0, str(BENCH))
 import bench  # noqa: E402
 import generate  # noqa: E402
+import openloop  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +60,12 @@ def test_every_path_the_bench_times_answers_2xx(city):
         assert paths, name
         for path in paths[:12]:  # every list filter; a sample of the 198 tiles and the 200 duplicates
             answers[path] = client.get(path, headers=headers).status_code
-    # the wrk measures' own paths: the first list filter, and a lookup inside the lattice
+    # the load measures' own requests: the first list filter, a lookup inside the lattice, and a report as
+    # the constant-rate client sends it (wrk's report.lua sends the same body)
     answers[bench.CASES_FILTER_QUERY] = client.get(bench.CASES_FILTER_QUERY, headers=headers).status_code
     answers["locate"] = client.get("/api/v1/grids/locate?lon=121.05&lat=31.05", headers=headers).status_code
+    method, path, body, more = openloop.report_request(0, random.Random(6))
+    answers["report"] = client.open(path, method=method, data=body, headers={**headers, **more}).status_code
     assert {p: s for p, s in answers.items() if not 200 <= s < 300} == {}
     assert len(answers) >= 60
     # the list filters find cases: a filter that matches nothing measures an empty page

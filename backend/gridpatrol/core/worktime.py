@@ -516,9 +516,7 @@ class WorkCalendar:
         "red" once ``now`` is past the deadline."""
         if _to_utc(now, "now") > _to_utc(deadline, "deadline") >= _to_utc(start, "start"):
             return "red"  # nothing to count: a case open for months would walk every week since its start
-        used, limit, over, at = self._usage(start, deadline, now, clock)
-        if over:
-            return "red"
+        used, limit, _, at = self._usage(start, deadline, now, clock)
         if limit <= 0:
             return "yellow" if at else "green"
         return "yellow" if used * _YELLOW_DEN >= limit * _YELLOW_NUM else "green"

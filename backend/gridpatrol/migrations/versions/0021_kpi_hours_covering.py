@@ -21,7 +21,9 @@ depends_on = None
 # index-only scan of the period's stretch of the index. Pages of the days still being written are read
 # from the heap until vacuumed, so this table is vacuumed after 2% of it changed, not the default 20%
 # (a vacuum skips the pages already all-visible). The index still serves the compaction's ON CONFLICT:
-# its key columns are unchanged.
+# its key columns are unchanged. The price: a fold that changes a count can no longer update the row in
+# place without touching the index (no HOT update), so each changed bucket adds an index entry until the
+# next vacuum. A fold changes the buckets of the cases handled since the last one, not of every report.
 UPGRADE = """
 CREATE UNIQUE INDEX uq_kpi_daily_hours_n ON kpi_daily_hours (group_by, day, district_code, key, bucket)
   INCLUDE (n) NULLS NOT DISTINCT;
