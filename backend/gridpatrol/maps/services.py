@@ -250,7 +250,8 @@ def grids_tile(z: int, x: int, y: int, args: dict, scope) -> bytes:
         cell = EXTENT * BIN_PX // TILE_PX
         sql = f"""
         WITH b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e),
-        g AS (SELECT g.code, ST_AsMVTGeom(ST_Centroid(g.geom_3857), b.e, {EXTENT}, 0, true) AS p
+        g AS MATERIALIZED (
+              SELECT g.code, ST_AsMVTGeom(ST_Centroid(g.geom_3857), b.e, {EXTENT}, 0, true) AS p
               FROM grids g, b WHERE g.geom_3857 && b.e AND g.code LIKE ANY(:patterns)),
         {counts},
         cells AS (SELECT floor(ST_X(g.p) / {cell})::int AS i, floor(ST_Y(g.p) / {cell})::int AS j,
