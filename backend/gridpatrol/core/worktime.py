@@ -483,18 +483,22 @@ class WorkCalendar:
 
     # ----------------------------------------------------------------- timers
 
-    def _usage(
-        self, start: datetime, deadline: datetime, now: datetime, clock: bool
-    ) -> tuple[int, int, bool, bool]:
-        """(used µs, limit µs, now past deadline, now at deadline)."""
+    @staticmethod
+    def _stage(start: datetime, deadline: datetime, now: datetime) -> tuple[datetime, datetime, datetime]:
+        """A stage's start, deadline and the moment asked, as aware UTC instants; a deadline before the
+        start is refused."""
         s, dl, n = _to_utc(start, "start"), _to_utc(deadline, "deadline"), _to_utc(now, "now")
         if dl < s:
             raise ValueError("deadline is before start")
+        return s, dl, n
+
+    def _usage(self, s: datetime, dl: datetime, n: datetime, clock: bool) -> tuple[int, int]:
+        """(used µs, limit µs) of a stage given as UTC instants (``_stage``)."""
         if clock:
             used, limit = n - s, dl - s
         else:
             used, limit = self._between(s, n), self._between(s, dl)
-        return max(0, _us(used)), _us(limit), n > dl, n == dl
+        return max(0, _us(used)), _us(limit)
 
     def fraction_used(self, start: datetime, deadline: datetime, now: datetime, clock: bool) -> float:
         """Share of the stage's limit used at ``now`` (working time unless ``clock``).
@@ -502,21 +506,23 @@ class WorkCalendar:
         Before ``start`` it is 0.  With a zero limit it is 0 before the deadline and 1.0 at it.
         After the deadline it is always > 1: the ratio, or -- when no working time has passed
         since the deadline (e.g. overdue over a weekend) -- the smallest float above 1.0."""
-        used, limit, over, at = self._usage(start, deadline, now, clock)
+        s, dl, n = self._stage(start, deadline, now)
+        used, limit = self._usage(s, dl, n, clock)
         if limit <= 0:
-            ratio = 1.0 if at else 0.0
+            ratio = 1.0 if n == dl else 0.0
         else:
             ratio = used / limit  # exact integers: correctly rounded
-        if over and ratio <= 1.0:
+        if n > dl and ratio <= 1.0:
             ratio = math.nextafter(1.0, math.inf)
         return ratio
 
     def timer_colour(self, start: datetime, deadline: datetime, now: datetime, clock: bool) -> str:
         """"green" below 80 % of the limit, "yellow" from 80 % up to the deadline (inclusive),
         "red" once ``now`` is past the deadline."""
-        if _to_utc(now, "now") > _to_utc(deadline, "deadline") >= _to_utc(start, "start"):
-            return "red"  # nothing to count: a case open for months would walk every week since its start
-        used, limit, _, at = self._usage(start, deadline, now, clock)
+        s, dl, n = self._stage(start, deadline, now)
+        if n > dl:
+            return "red"  # whatever was used: nothing to count (a case open for months would walk every week)
+        used, limit = self._usage(s, dl, n, clock)
         if limit <= 0:
-            return "yellow" if at else "green"
+            return "yellow" if n == dl else "green"
         return "yellow" if used * _YELLOW_DEN >= limit * _YELLOW_NUM else "green"
