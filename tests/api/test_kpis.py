@@ -502,6 +502,21 @@ def test_rebuild_gives_back_facts_lost_or_spoiled(app, world):
     assert _difference(app) == (0, 0)
 
 
+def test_a_rebuild_shared_by_connections_gives_back_every_fact(app, world):
+    from gridpatrol.extensions import db
+    with app.app_context():
+        kept, top = db.session.execute(text("SELECT (SELECT count(*) FROM kpi_facts), (SELECT max(id) FROM cases)")).one()
+        db.session.execute(text("DELETE FROM kpi_facts"))
+        db.session.commit()
+    assert _difference(app) == (0, kept)
+    # ten batches or so, so each of the three connections has several to work out
+    batch = str(max(1, top // 9))
+    result = app.test_cli_runner().invoke(args=["kpis", "rebuild", "--batch", batch, "--jobs", "3"])
+    assert result.exit_code == 0, result.output
+    assert f"{kept} fact rows" in result.output
+    assert _difference(app) == (0, 0)
+
+
 def test_a_closure_counts_in_the_very_next_read(make_user, make_team, district):
     team = make_team(area_codes=[district["code"]], category_codes=["0701"])
     inspector = make_user("inspector", scope=[district["code"]])

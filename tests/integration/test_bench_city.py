@@ -72,3 +72,62 @@ def test_every_path_the_bench_times_answers_2xx(city):
     plain = {"Authorization": headers["Authorization"]}
     found = [client.get(p, headers=plain).get_json()["total"] for p in reads["http1_cases_list_filters"]]
     assert sum(1 for n in found if n > 0) >= 5, found
+
+
+def test_the_city_is_loaded_as_the_product_keeps_its_data(city, app, database_url):
+    """The generator loads cases and events without row triggers and makes their indexes afterwards: the
+    result has what the triggers and constraints would have given it (compared with the test database,
+    which `app` migrates)."""
+    dsn = city[1]
+    env = {**os.environ, "DATABASE_URL": dsn.replace("postgresql://", "postgresql+psycopg://", 1)}
+    done = subprocess.run([str(Path(sys.executable).parent / "gridpatrol"), "verify-events"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "every chain intact" in done.stdout
+    migrated = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    shape = """SELECT c.relname, i.relname, pg_get_indexdef(i.oid) FROM pg_index x
+               JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class c ON c.oid = x.indrelid
+               WHERE c.relname IN ('cases', 'case_events') ORDER BY 1, 2"""
+    triggers = """SELECT tgrelid::regclass::text, tgname, tgenabled FROM pg_trigger
+                  WHERE tgrelid IN ('cases'::regclass, 'case_events'::regclass) AND NOT tgisinternal ORDER BY 1, 2"""
+    with psycopg.connect(migrated) as conn:
+        indexes, enabled = conn.execute(shape).fetchall(), conn.execute(triggers).fetchall()
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute(shape).fetchall() == indexes  # every index as the migrations made it
+        assert conn.execute(triggers).fetchall() == enabled
+        assert {state for _, _, state in enabled} == {"O"}
+        # every foreign key of the two tables holds (their checks are row triggers too)
+        keys = conn.execute("""
+            SELECT k.conrelid::regclass::text, a.attname, k.confrelid::regclass::text, b.attname
+            FROM pg_constraint k
+            JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+            JOIN pg_attribute b ON b.attrelid = k.confrelid AND b.attnum = k.confkey[1]
+            WHERE k.contype = 'f' AND k.conrelid IN ('cases'::regclass, 'case_events'::regclass)
+              AND cardinality(k.conkey) = 1""").fetchall()
+        assert {(t, c) for t, c, _, _ in keys} >= {("case_events", "case_id"), ("cases", "reporter_id"),
+                                                   ("cases", "lead_team_id"), ("cases", "category_code")}
+        broken = {(t, c): conn.execute(f"SELECT count(*) FROM {t} x WHERE x.{c} IS NOT NULL AND NOT EXISTS "
+                                       f"(SELECT 1 FROM {rt} r WHERE r.{rc} = x.{c})").fetchone()[0]
+                  for t, c, rt, rc in keys}
+        assert set(broken.values()) == {0}, broken
+        # what the insert triggers keep: the kept facts, the list's counts, the map's open cases per grid
+        facts = conn.execute("""
+            WITH again AS (SELECT * FROM kpi_case_facts(ARRAY(SELECT id FROM cases), 'infinity'))
+            SELECT (SELECT count(*) FROM (SELECT * FROM kpi_facts EXCEPT ALL SELECT * FROM again) a),
+                   (SELECT count(*) FROM (SELECT * FROM again EXCEPT ALL SELECT * FROM kpi_facts) b),
+                   (SELECT count(*) FROM kpi_facts)""").fetchone()
+        assert facts[:2] == (0, 0) and facts[2] >= 4000
+        kept = conn.execute("SELECT (SELECT array_agg(t ORDER BY t::text) FROM case_counts t), "
+                            "(SELECT array_agg(t ORDER BY t::text) FROM grid_open_cases t)").fetchone()
+        conn.execute("SELECT case_counts_recount(), grid_open_cases_recount()")
+        again = conn.execute("SELECT (SELECT array_agg(t ORDER BY t::text) FROM case_counts t), "
+                             "(SELECT array_agg(t ORDER BY t::text) FROM grid_open_cases t)").fetchone()
+        assert kept == again and kept[0] and kept[1]
+        conn.rollback()
+    # the generated events in time order, as a live system appends them (the other test adds a report)
+    with psycopg.connect(dsn) as conn:
+        back, generated = conn.execute("""
+            SELECT count(*) FILTER (WHERE back), count(*) FROM (
+                SELECT e.at < lag(e.at) OVER (ORDER BY e.id) AS back FROM case_events e
+                JOIN cases c ON c.id = e.case_id WHERE c.description LIKE 'bench case %') x""").fetchone()
+        assert (back, generated >= 4000 * 3) == (0, True)

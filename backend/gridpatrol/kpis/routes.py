@@ -109,10 +109,12 @@ class InspectorCoverageView(MethodView):
 
 @blp.cli.command("rebuild")
 @click.option("--batch", default=100_000, show_default=True, type=click.IntRange(min=1), help="cases per transaction")
-def rebuild(batch):
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1, max=64),
+              help="database connections sharing the batches")
+def rebuild(batch, jobs):
     """Work out the KPI facts of every case again from the event log (the log keeps them current itself,
     and a change of the work calendar recounts their handling hours: this is for a repair)."""
-    click.echo(f"{services.rebuild(batch)} fact rows for {services.fact_cases()} cases")
+    click.echo(f"{services.rebuild(batch, jobs)} fact rows for {services.fact_cases()} cases")
 
 
 @blp.cli.command("compact")
