@@ -84,6 +84,11 @@ def test_the_city_is_loaded_as_the_product_keeps_its_data(city, app, database_ur
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "every chain intact" in done.stdout
+    with psycopg.connect(dsn) as conn:  # which a chain without hashes would pass: each chain is whole too
+        assert conn.execute("""
+            SELECT count(*) FROM (SELECT e.*, row_number() OVER (PARTITION BY case_id ORDER BY seq) AS n
+                                  FROM case_events e) x
+            WHERE hash IS NULL OR (prev_hash IS NULL) <> (seq = 1) OR seq <> n""").fetchone()[0] == 0
     migrated = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     shape = """SELECT c.relname, i.relname, pg_get_indexdef(i.oid) FROM pg_index x
                JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class c ON c.oid = x.indrelid

@@ -109,8 +109,8 @@ class InspectorCoverageView(MethodView):
 
 @blp.cli.command("rebuild")
 @click.option("--batch", default=100_000, show_default=True, type=click.IntRange(min=1), help="cases per transaction")
-@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1, max=64),
-              help="database connections sharing the batches")
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1, max=8),
+              help="database connections sharing the batches (at most 8: the pool's own, with its overflow)")
 def rebuild(batch, jobs):
     """Work out the KPI facts of every case again from the event log (the log keeps them current itself,
     and a change of the work calendar recounts their handling hours: this is for a repair)."""

@@ -9,6 +9,7 @@ the cases behind it.
 """
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time, timedelta
+from threading import Event
 from time import sleep
 
 from flask import current_app
@@ -98,20 +99,28 @@ f AS (SELECT * FROM kpi_case_facts(ARRAY(SELECT id FROM cand), :as_of))"""
 
 def rebuild(batch: int = 100_000, jobs: int = 1) -> int:
     """The kept facts of every case worked out again, `batch` cases per transaction, then their daily sums;
-    the fact rows written. `jobs` connections share the batches (a database's cores each work one)."""
+    the fact rows written. `jobs` connections of the pool (which must hold them) share the batches: a
+    database's cores each work one. A batch that fails stops the others after their current batch."""
     top = db.session.execute(text("SELECT coalesce(max(id), 0) FROM cases")).scalar()
-    db.session.commit()
+    db.session.commit()  # no snapshot held while the batches commit
     batches = [(lo, lo + batch - 1) for lo in range(0, top + 1, batch)]
-    engine = db.engine
+    jobs = min(jobs, len(batches))
+    engine, failed = db.engine, Event()
 
     def work(share) -> int:
         written = 0
-        with engine.connect() as conn:
-            for lo, hi in share:
-                # no log for the daily sums: they are summed again from all the facts below
-                written += conn.execute(text("SELECT kpi_facts_rebuild(:lo, :hi, logged => false)"),
-                                        {"lo": lo, "hi": hi}).scalar()
-                conn.commit()
+        try:
+            with engine.connect() as conn:
+                for lo, hi in share:
+                    if failed.is_set():
+                        break
+                    # no log for the daily sums: they are summed again from all the facts below
+                    written += conn.execute(text("SELECT kpi_facts_rebuild(:lo, :hi, logged => false)"),
+                                            {"lo": lo, "hi": hi}).scalar()
+                    conn.commit()
+        except BaseException:
+            failed.set()
+            raise
         return written
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:

@@ -2,10 +2,12 @@
 -- case's team), handle (by it) and verify_pass for the closed ones (~4.6 events per case).
 -- Set-based, with the row triggers off (session_replication_role = replica, set by the caller): each
 -- event's seq, prev_hash and hash are what the chain trigger (case_events_chain) writes, worked out one
--- step of every case's chain at a time with the same function (case_event_hash), and `gridpatrol
--- verify-events` checks them. The bench has no webhooks and its KPI facts are worked out afterwards, so
--- the two other row triggers (webhook_enqueue, kpi_facts_refresh) would write nothing here. The rows go
--- in in time order, as a live system appends them (a case's events days apart, among other cases').
+-- step of every case's chain at a time with the function it calls (case_event_hash), and `gridpatrol
+-- verify-events` checks them. The bench has no webhooks (case_events_webhooks would write nothing), and
+-- the KPI facts that kpi_facts_refresh would write per event are worked out once afterwards. The rows
+-- go in in time order, as a live system appends them (a case's events days apart, among other cases').
+-- `ev` takes each event's columns as case_events has them, so a column added there with a default that
+-- the hash reads must be given here too.
 -- `ev` has case_events' columns (without its constraints: no id yet), so its rows are case_events rows
 CREATE TEMP TABLE ev ON COMMIT DROP AS SELECT * FROM case_events WITH NO DATA;
 INSERT INTO ev (case_id, seq, at, actor_id, team_id, action, from_status, to_status, payload)
