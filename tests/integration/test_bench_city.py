@@ -129,10 +129,13 @@ def test_the_city_is_loaded_as_the_product_keeps_its_data(city, app, database_ur
                              "(SELECT array_agg(t ORDER BY t::text) FROM grid_open_cases t)").fetchone()
         assert kept == again and kept[0] and kept[1]
         conn.rollback()
-    # the generated events in time order, as a live system appends them (the other test adds a report)
+    # the generated events in time order, as a live system appends them, none ahead of now (the other test
+    # adds a report)
     with psycopg.connect(dsn) as conn:
         back, generated = conn.execute("""
             SELECT count(*) FILTER (WHERE back), count(*) FROM (
                 SELECT e.at < lag(e.at) OVER (ORDER BY e.id) AS back FROM case_events e
                 JOIN cases c ON c.id = e.case_id WHERE c.description LIKE 'bench case %') x""").fetchone()
         assert (back, generated >= 4000 * 3) == (0, True)
+        assert conn.execute("SELECT count(*) FROM case_events WHERE at > now()").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM cases WHERE status = 'closed' AND closed_at > now()").fetchone()[0] == 0

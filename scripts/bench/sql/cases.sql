@@ -1,5 +1,6 @@
 -- :n_cases cases over the two years before now, ~10% open ('reported' / 'registered', whose
--- constraints need no team), the rest closed: dispatched 2 hours after the report to one of 20
+-- constraints need no team) and every case of the last three days (its closure would lie ahead of
+-- now), the rest closed: dispatched 2 hours after the report to one of 20
 -- teams (5 per district), handled 2 days after it, against a handling deadline 3 days after the
 -- dispatch (1 day for every fifth case, so those were late); each at a random point inside a random grid.
 -- An open case has its stage's start and deadline (register: from the report, a day; dispatch: from the
@@ -19,33 +20,36 @@ INSERT INTO cases (number, status, category_code, urgency, description, location
                    observed_at, reported_at, registered_at, closed_at, version, updated_at,
                    lead_team_id, dispatched_at, handled_at, deadline_handle, stage_started_at, stage_deadline)
 SELECT 'B' || lpad(n::text, 12, '0'),
-       CASE WHEN n % 10 = 0 THEN (CASE WHEN n % 20 = 0 THEN 'reported' ELSE 'registered' END) ELSE 'closed' END,
+       CASE WHEN open_ THEN (CASE WHEN reported_ THEN 'reported' ELSE 'registered' END) ELSE 'closed' END,
        cat.code, (ARRAY['A','B','B','C'])[1 + n % 4], 'bench case ' || n,
        ST_SetSRID(ST_MakePoint(121.0 + (col + 0.05 + 0.9 * random()) * 0.00105,
                                31.0 + (row_ + 0.05 + 0.9 * random()) * 0.0009), 4326),
        5 + 20 * random(), code15, left(code15, 6), left(code15, 9), left(code15, 12),
        (ARRAY['inspector','inspector','hotline'])[1 + n % 3], u.id, NULL,
        at_ - interval '5 minutes', at_,
-       CASE WHEN n % 20 <> 0 THEN at_ + interval '1 hour' END,
-       CASE WHEN n % 10 <> 0 THEN at_ + interval '3 days' END,
-       CASE WHEN n % 10 = 0 THEN (CASE WHEN n % 20 = 0 THEN 1 ELSE 2 END) ELSE 3 END,
+       CASE WHEN NOT reported_ THEN at_ + interval '1 hour' END,
+       CASE WHEN NOT open_ THEN at_ + interval '3 days' END,
+       CASE WHEN open_ THEN (CASE WHEN reported_ THEN 1 ELSE 2 END) ELSE 3 END,
        at_,
-       CASE WHEN n % 10 <> 0 THEN team.id END,
-       CASE WHEN n % 10 <> 0 THEN at_ + interval '2 hours' END,
-       CASE WHEN n % 10 <> 0 THEN at_ + interval '2 days' END,
-       CASE WHEN n % 10 <> 0 THEN at_ + interval '2 hours' + (CASE WHEN n % 5 = 1 THEN interval '1 day'
+       CASE WHEN NOT open_ THEN team.id END,
+       CASE WHEN NOT open_ THEN at_ + interval '2 hours' END,
+       CASE WHEN NOT open_ THEN at_ + interval '2 days' END,
+       CASE WHEN NOT open_ THEN at_ + interval '2 hours' + (CASE WHEN n % 5 = 1 THEN interval '1 day'
                                                                    ELSE interval '3 days' END) END,
-       CASE WHEN n % 10 = 0 THEN at_ + (CASE WHEN n % 20 = 0 THEN interval '0' ELSE interval '1 hour' END) END,
-       CASE WHEN n % 10 = 0 THEN at_ + (CASE WHEN n % 20 = 0 THEN interval '1 day'
+       CASE WHEN open_ THEN at_ + (CASE WHEN reported_ THEN interval '0' ELSE interval '1 hour' END) END,
+       CASE WHEN open_ THEN at_ + (CASE WHEN reported_ THEN interval '1 day'
                                              ELSE interval '1 hour' + interval '2 days' END) END
 FROM (
-  SELECT n, col, row_, at_,
+  SELECT n, col, row_, at_, open_, open_ AND (n % 20 = 0 OR (n % 10 <> 0 AND n % 2 = 0)) AS reported_,
          '3102' || lpad((col / 100 + 1)::text, 2, '0') || lpad(((col / 10) % 10 + 1)::text, 3, '0')
            || lpad((row_ / 10 + 1)::text, 3, '0') || lpad(((col % 10) * 10 + row_ % 10 + 1)::text, 3, '0') AS code15
   FROM (
-    SELECT n, floor(random() * 400)::int AS col, floor(random() * 250)::int AS row_,
-           now() - interval '730 days' * (1 - n::float8 / :n_cases) AS at_   -- ascending in time with id
-    FROM generate_series(1, :n_cases) n
+    SELECT n, col, row_, at_, n % 10 = 0 OR at_ > now() - interval '3 days' AS open_
+    FROM (
+      SELECT n, floor(random() * 400)::int AS col, floor(random() * 250)::int AS row_,
+             now() - interval '730 days' * (1 - n::float8 / :n_cases) AS at_   -- ascending in time with id
+      FROM generate_series(1, :n_cases) n
+    ) t
   ) r
 ) s
 JOIN cat ON cat.i = s.n % (SELECT count(*) FROM cat)
