@@ -517,6 +517,32 @@ def test_a_rebuild_shared_by_connections_gives_back_every_fact(app, world):
     assert _difference(app) == (0, 0)
 
 
+
+def test_a_rebuild_whose_batch_fails_says_so_and_loses_nothing(app, world, app_database_url):
+    import psycopg
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    from gridpatrol import create_app
+    victim = max(world["cases"].values())
+    # the same database, its connections giving up on a lock after 200 ms instead of waiting
+    impatient = create_app({"SQLALCHEMY_DATABASE_URI": app_database_url, "TESTING": True,
+                            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": "-c lock_timeout=200"}}})
+    assert _difference(app) == (0, 0)
+    with psycopg.connect(make_url(app_database_url).set(drivername="postgresql").render_as_string(
+            hide_password=False)) as holder:
+        # a case held as a workflow action holds it while it writes: the rebuild's batch cannot share it
+        holder.execute("SELECT 1 FROM cases WHERE id = %s FOR UPDATE", (victim,))
+        result = impatient.test_cli_runner().invoke(args=["kpis", "rebuild", "--batch", "1000", "--jobs", "2"])
+        holder.rollback()
+    assert result.exit_code != 0
+    assert "fact rows" not in result.output
+    assert isinstance(result.exception, OperationalError) and "lock" in str(result.exception)
+    assert _difference(app) == (0, 0)  # the failed batch rolled back: its cases keep their facts
+    from gridpatrol.extensions import db
+    with impatient.app_context():
+        db.engine.dispose()
+
 def test_a_closure_counts_in_the_very_next_read(make_user, make_team, district):
     team = make_team(area_codes=[district["code"]], category_codes=["0701"])
     inspector = make_user("inspector", scope=[district["code"]])
