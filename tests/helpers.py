@@ -188,3 +188,11 @@ def sql(app, statement: str, **params):
         rows = result.all() if result.returns_rows else None
         db.session.commit()
         return rows
+
+
+# the kept KPI facts against the facts worked out again from the event log, over every case:
+# (rows kept but not worked out again, rows worked out again but not kept)
+FACTS_DIFFERENCE_SQL = """
+    WITH again AS (SELECT * FROM kpi_case_facts(ARRAY(SELECT id FROM cases), 'infinity'))
+    SELECT (SELECT count(*) FROM (SELECT * FROM kpi_facts EXCEPT ALL SELECT * FROM again) a),
+           (SELECT count(*) FROM (SELECT * FROM again EXCEPT ALL SELECT * FROM kpi_facts) b)"""

@@ -142,8 +142,8 @@ def unanswered(r: dict) -> int:
     """The requests of a measure that got no 2xx answer: other statuses (and one-client timeouts), failed
     pgbench transactions, and requests that got no answer at all (wrk's socket errors, the constant-rate
     client's transport errors)."""
-    lost = r.get("socket_errors") if r.get("kind") == "http" else r.get("errors") if r.get("kind") == "open" else 0
-    return (r.get("non_2xx") or 0) + (r.get("failed") or 0) + (lost or 0)
+    lost = {"http": "socket_errors", "open": "errors"}.get(r.get("kind"))
+    return (r.get("non_2xx") or 0) + (r.get("failed") or 0) + ((r.get(lost) or 0) if lost else 0)
 
 
 def rollup_cost(res: dict, on: str) -> float:

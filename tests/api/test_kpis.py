@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import text
 
-from helpers import PASSWORD, Api, block_geojson
+from helpers import FACTS_DIFFERENCE_SQL, PASSWORD, Api, block_geojson
 
 RATE_KEYS = ("valid_report_rate", "closure_rate", "on_time_rate", "rework_rate", "accurate_dispatch_rate")
 COUNT_KEYS = ("reports", "registered", "rejected", "dispatched", "returned", "handled", "reworked", "closed",
@@ -471,11 +471,7 @@ def _difference(app) -> tuple[int, int]:
     """(rows kept but not worked out again, rows worked out again but not kept), over every case."""
     from gridpatrol.extensions import db
     with app.app_context():
-        return db.session.execute(text("""
-            WITH again AS (SELECT * FROM kpi_case_facts(ARRAY(SELECT id FROM cases), 'infinity'))
-            SELECT (SELECT count(*) FROM (SELECT * FROM kpi_facts EXCEPT ALL SELECT * FROM again) a),
-                   (SELECT count(*) FROM (SELECT * FROM again EXCEPT ALL SELECT * FROM kpi_facts) b)
-        """)).one()
+        return db.session.execute(text(FACTS_DIFFERENCE_SQL)).one()
 
 
 def test_the_kept_facts_are_the_event_logs_facts_for_every_case(app, world):
@@ -505,7 +501,8 @@ def test_rebuild_gives_back_facts_lost_or_spoiled(app, world):
 def test_a_rebuild_shared_by_connections_gives_back_every_fact(app, world):
     from gridpatrol.extensions import db
     with app.app_context():
-        kept, top = db.session.execute(text("SELECT (SELECT count(*) FROM kpi_facts), (SELECT max(id) FROM cases)")).one()
+        kept, top = db.session.execute(
+            text("SELECT (SELECT count(*) FROM kpi_facts), (SELECT max(id) FROM cases)")).one()
         db.session.execute(text("DELETE FROM kpi_facts"))
         db.session.commit()
     assert _difference(app) == (0, kept)
@@ -515,7 +512,6 @@ def test_a_rebuild_shared_by_connections_gives_back_every_fact(app, world):
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"{kept} fact rows for ")
     assert _difference(app) == (0, 0)
-
 
 
 def test_a_rebuild_whose_batch_fails_says_so_and_loses_nothing(app, world, app_database_url):
@@ -542,6 +538,7 @@ def test_a_rebuild_whose_batch_fails_says_so_and_loses_nothing(app, world, app_d
     from gridpatrol.extensions import db
     with impatient.app_context():
         db.engine.dispose()
+
 
 def test_a_closure_counts_in_the_very_next_read(make_user, make_team, district):
     team = make_team(area_codes=[district["code"]], category_codes=["0701"])

@@ -20,6 +20,8 @@ sys.path.insert(0, str(BENCH))
 import bench  # noqa: E402
 import generate  # noqa: E402
 import openloop  # noqa: E402
+from helpers import FACTS_DIFFERENCE_SQL  # noqa: E402
+from gridpatrol.cli import verify_events  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +80,10 @@ def test_the_city_is_loaded_as_the_product_keeps_its_data(city, app, database_ur
     """The generator loads cases and events without row triggers and makes their indexes afterwards: the
     result has what the triggers and constraints would have given it (compared with the test database,
     which `app` migrates)."""
-    dsn = city[1]
-    env = {**os.environ, "DATABASE_URL": dsn.replace("postgresql://", "postgresql+psycopg://", 1)}
-    done = subprocess.run([str(Path(sys.executable).parent / "gridpatrol"), "verify-events"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "every chain intact" in done.stdout
+    city_app, dsn = city
+    done = city_app.test_cli_runner().invoke(verify_events)
+    assert done.exit_code == 0, done.output
+    assert "every chain intact" in done.output
     with psycopg.connect(dsn) as conn:  # which a chain without hashes would pass: each chain is whole too
         assert conn.execute("""
             SELECT count(*) FROM (SELECT e.*, row_number() OVER (PARTITION BY case_id ORDER BY seq) AS n
@@ -116,18 +116,13 @@ def test_the_city_is_loaded_as_the_product_keeps_its_data(city, app, database_ur
                   for t, c, rt, rc in keys}
         assert set(broken.values()) == {0}, broken
         # what the insert triggers keep: the kept facts, the list's counts, the map's open cases per grid
-        facts = conn.execute("""
-            WITH again AS (SELECT * FROM kpi_case_facts(ARRAY(SELECT id FROM cases), 'infinity'))
-            SELECT (SELECT count(*) FROM (SELECT * FROM kpi_facts EXCEPT ALL SELECT * FROM again) a),
-                   (SELECT count(*) FROM (SELECT * FROM again EXCEPT ALL SELECT * FROM kpi_facts) b),
-                   (SELECT count(*) FROM kpi_facts)""").fetchone()
-        assert facts[:2] == (0, 0) and facts[2] >= 4000
-        kept = conn.execute("SELECT (SELECT array_agg(t ORDER BY t::text) FROM case_counts t), "
-                            "(SELECT array_agg(t ORDER BY t::text) FROM grid_open_cases t)").fetchone()
+        assert conn.execute(FACTS_DIFFERENCE_SQL).fetchone() == (0, 0)
+        assert conn.execute("SELECT count(*) FROM kpi_facts").fetchone()[0] >= 4000
+        counts = ("SELECT (SELECT array_agg(t ORDER BY t::text) FROM case_counts t), "
+                  "(SELECT array_agg(t ORDER BY t::text) FROM grid_open_cases t)")
+        kept = conn.execute(counts).fetchone()
         conn.execute("SELECT case_counts_recount(), grid_open_cases_recount()")
-        again = conn.execute("SELECT (SELECT array_agg(t ORDER BY t::text) FROM case_counts t), "
-                             "(SELECT array_agg(t ORDER BY t::text) FROM grid_open_cases t)").fetchone()
-        assert kept == again and kept[0] and kept[1]
+        assert conn.execute(counts).fetchone() == kept and kept[0] and kept[1]
         conn.rollback()
     # the generated events in time order, as a live system appends them, none ahead of now (the other test
     # adds a report)
@@ -138,4 +133,5 @@ def test_the_city_is_loaded_as_the_product_keeps_its_data(city, app, database_ur
                 JOIN cases c ON c.id = e.case_id WHERE c.description LIKE 'bench case %') x""").fetchone()
         assert (back, generated >= 4000 * 3) == (0, True)
         assert conn.execute("SELECT count(*) FROM case_events WHERE at > now()").fetchone()[0] == 0
-        assert conn.execute("SELECT count(*) FROM cases WHERE status = 'closed' AND closed_at > now()").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM cases WHERE status = 'closed' AND closed_at > now()"
+                            ).fetchone()[0] == 0

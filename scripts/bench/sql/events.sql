@@ -6,9 +6,8 @@
 -- verify-events` checks them. The bench has no webhooks (case_events_webhooks would write nothing), and
 -- the KPI facts that kpi_facts_refresh would write per event are worked out once afterwards. The rows
 -- go in in time order, as a live system appends them (a case's events days apart, among other cases').
--- `ev` takes each event's columns as case_events has them, so a column added there with a default that
--- the hash reads must be given here too.
--- `ev` has case_events' columns (without its constraints: no id yet), so its rows are case_events rows
+-- `ev` has case_events' columns (without its constraints: no id yet), so its rows are case_events rows;
+-- a column added there with a default that the hash reads must be given here too.
 CREATE TEMP TABLE ev ON COMMIT DROP AS SELECT * FROM case_events WITH NO DATA;
 INSERT INTO ev (case_id, seq, at, actor_id, team_id, action, from_status, to_status, payload)
 SELECT c.id, row_number() OVER (PARTITION BY c.id ORDER BY e.n), e.at, c.reporter_id, e.team_id, e.action,

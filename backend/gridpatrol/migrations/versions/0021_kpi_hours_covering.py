@@ -18,11 +18,12 @@ depends_on = None
 # GROUP BY (rebuild) and then updated wherever there is room as cases are handled, a period's rows lie
 # scattered over the heap (5,800 pages for those 9,000 rows in the bench's database): most of the KPI
 # request's time. With the count in the unique index the read is an index-only scan of the period's
-# stretch of the index. Pages of the days still being written are read from the heap until vacuumed, so this table is vacuumed after 2% of it changed, not the default 20%
-# (a vacuum skips the pages already all-visible). The index still serves the compaction's ON CONFLICT:
-# its key columns are unchanged. The price: a fold that changes a count can no longer update the row in
-# place without touching the index (no HOT update), so each changed bucket adds an index entry until the
-# next vacuum. A fold changes the buckets of the cases handled since the last one, not of every report.
+# stretch of the index. Pages of the days still being written are read from the heap until vacuumed,
+# so this table is vacuumed after 2% of it changed, not the default 20% (a vacuum skips the pages
+# already all-visible). The index still serves the compaction's ON CONFLICT: its key columns are
+# unchanged. The price: a fold that changes a count can no longer update the row in place without
+# touching the index (no HOT update), so each changed bucket adds an index entry until the next vacuum.
+# A fold changes the buckets of the cases handled since the last one, not of every report.
 UPGRADE = """
 CREATE UNIQUE INDEX uq_kpi_daily_hours_n ON kpi_daily_hours (group_by, day, district_code, key, bucket)
   INCLUDE (n) NULLS NOT DISTINCT;
