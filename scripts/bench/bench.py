@@ -95,10 +95,13 @@ class Server:
     """`gridpatrol serve` on the bench database, with the workers config scripts/run uses, and the KPI
     compaction beside it."""
 
+    def __init__(self, dsn: str = DSN, port: int = HTTP_PORT):
+        self.dsn, self.port = dsn, port
+
     def __enter__(self):
-        env = {**os.environ, "DATABASE_URL": DSN.replace("postgresql://", "postgresql+psycopg://", 1)}
+        env = {**os.environ, "DATABASE_URL": self.dsn.replace("postgresql://", "postgresql+psycopg://", 1)}
         self.log = tempfile.NamedTemporaryFile("w", prefix="bench-serve-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen(["gridpatrol", "serve", "--host", "127.0.0.1", "--port", str(HTTP_PORT),
+        self.proc = subprocess.Popen(["gridpatrol", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                                       "--workers", str(WORKERS), "--threads", str(THREADS)],
                                      env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -120,9 +123,8 @@ class Server:
             proc.wait(30)
         self.log.close()
 
-    @staticmethod
-    def request(method, path, body=None, headers=None):
-        c = http.client.HTTPConnection("127.0.0.1", HTTP_PORT, timeout=10)
+    def request(self, method, path, body=None, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         c.request(method, path, body=json.dumps(body) if body is not None else None,
                   headers={"Content-Type": "application/json", **(headers or {})})
         r = c.getresponse()

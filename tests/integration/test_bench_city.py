@@ -4,8 +4,12 @@ cases once had a stage deadline without its start: eight of the nine list filter
 were timed.) A small city: the 100,000 grids, 4,000 cases with their events and KPI facts. Every
 one-client measure is asked (all its paths up to 12: every list filter and KPI read, a sample of the
 198 tiles and the 200 duplicate searches), and the load measures' own requests once each."""
+import http.client
+import json
 import os
 import random
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +24,7 @@ sys.path.insert(0, str(BENCH))
 import bench  # noqa: E402
 import generate  # noqa: E402
 import openloop  # noqa: E402
-from helpers import FACTS_DIFFERENCE_SQL  # noqa: E402
+from helpers import FACTS_DIFFERENCE_SQL, free_port  # noqa: E402
 from gridpatrol.cli import verify_events  # noqa: E402
 
 
@@ -135,3 +139,51 @@ def test_the_city_is_loaded_as_the_product_keeps_its_data(city, app, database_ur
         assert conn.execute("SELECT count(*) FROM case_events WHERE at > now()").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM cases WHERE status = 'closed' AND closed_at > now()"
                             ).fetchone()[0] == 0
+
+
+def test_a_load_generator_of_ones_own_is_counted_by_rows_written(city):
+    """scripts/bench/serve serves the city for another load generator: the request it prints is one the
+    product takes, and when stopped it counts the reports written, not the requests answered."""
+    _, dsn = city
+    port = free_port()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "WORKERS": "1", "THREADS": "2"}
+    proc = subprocess.Popen([sys.executable, str(BENCH / "serve.py"), "--dsn", dsn, "--port", str(port)],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        printed = []
+        for line in proc.stdout:
+            printed.append(line)
+            if line.startswith("Stop with Ctrl-C"):
+                break
+        text = "".join(printed)
+        token = re.search(r"^token (\S+)$", text, re.M).group(1)
+        path, body = re.search(rf"curl -i http://127.0.0.1:{port}(\S+) .*?-d '([^']+)'", text, re.S).groups()
+
+        def post(key, data=body):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            c.request("POST", path, body=data, headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key,
+                                                         "Content-Type": "application/json"})
+            r = c.getresponse()
+            r.read()
+            c.close()
+            return r.status
+
+        statuses = [post(f"own-{i}") for i in range(4)]
+        statuses.append(post("own-0"))  # the same key again: the first answer, nothing written
+        statuses.append(post("own-bad", json.dumps({**json.loads(body), "lat": 95})))  # refused
+        assert statuses[:4] == [201] * 4 and statuses[4] in (200, 201) and statuses[5] in (400, 422), statuses
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, text + rest
+    counted = json.loads(rest.strip().splitlines()[-1])
+    assert (counted["reports"], counted["events"]) == (4, 4), rest
+    assert "4 reports written (4 events)" in rest and counted["reports_per_s"] > 0
+    # and served with nothing sent, nothing is counted (the bench inspector's earlier reports are not)
+    idle = subprocess.run([sys.executable, str(BENCH / "serve.py"), "--dsn", dsn, "--port", str(port),
+                           "--seconds", "0.5"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert idle.returncode == 0, idle.stdout + idle.stderr
+    assert json.loads(idle.stdout.strip().splitlines()[-1])["reports"] == 0, idle.stdout
