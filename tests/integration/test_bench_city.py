@@ -187,3 +187,55 @@ def test_a_load_generator_of_ones_own_is_counted_by_rows_written(city):
                            "--seconds", "0.5"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert idle.returncode == 0, idle.stdout + idle.stderr
     assert json.loads(idle.stdout.strip().splitlines()[-1])["reports"] == 0, idle.stdout
+
+
+def _script_statements(path: Path) -> list[str]:
+    """A pgbench script's SQL statements, whitespace collapsed: no comments, meta-commands, BEGIN or COMMIT."""
+    text = "\n".join(line for line in path.read_text().splitlines() if not line.startswith(("--", "\\")))
+    parts = (" ".join(p.split()) for p in text.replace("\\gset g_", ";").split(";"))
+    return [p for p in parts if p and p not in ("BEGIN", "COMMIT")]
+
+
+def _as_pattern(statement: str) -> re.Pattern:
+    """The statement with any value where it binds a parameter."""
+    pieces = re.split(r"%\(\w+\)s", " ".join(statement.split()))
+    return re.compile("(.+?)".join(re.escape(piece) for piece in pieces))
+
+
+def test_the_report_sql_pgbench_runs_is_the_sql_the_report_sends(city):
+    """Target 1's baseline is pgbench running the report's own SQL, and target 3 measures the lookup
+    alone: the statements of pgbench/report.sql and locate.sql are those the app sends for a report
+    (after reading the caller's token), values standing where it binds parameters. (report.sql once
+    kept a grid lookup the app had replaced.)"""
+    app, _ = city
+    from sqlalchemy import event
+    from gridpatrol.extensions import db
+
+    client = app.test_client()
+    token = client.post("/api/v1/auth/token", json={"username": generate.BENCH_USER,
+                                                    "password": generate.BENCH_PASSWORD}).get_json()["access_token"]
+    with app.app_context():
+        engine = db.engine
+    sent = []
+
+    def seen(conn, cursor, statement, params, context, executemany):
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for i in range(2):  # the second as every later one: nothing left to read once per process
+            del sent[:]
+            method, path, body, more = openloop.report_request(i, random.Random(i))
+            r = client.open(path, method=method, data=body, headers={"Authorization": f"Bearer {token}", **more})
+            assert r.status_code == 201, r.get_json()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    # the connection's own lock_timeout, read once per pooled connection (the pool's first requests)
+    sent = [statement for statement in sent if statement != "SHOW lock_timeout"]
+    assert "FROM tokens t JOIN users u" in sent[0]
+    script = _script_statements(BENCH / "pgbench" / "report.sql")
+    assert len(script) == len(sent) - 1 == 4, (script, sent)
+    for statement, ours in zip(sent[1:], script):
+        assert _as_pattern(statement).fullmatch(ours), (statement, ours)
+    assert "grid_at(" in sent[2]
+    assert [bool(_as_pattern(sent[2]).fullmatch(s)) for s in _script_statements(BENCH / "pgbench" / "locate.sql")] == [True]
