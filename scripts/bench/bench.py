@@ -108,18 +108,25 @@ class Server:
         # as scripts/run: the KPI facts' change log folded into the daily sums every 5 s
         self.compactor = subprocess.Popen(["gridpatrol", "kpis", "compact", "--every", "5"], env=env, cwd=ROOT,
                                           stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        for _ in range(120):
-            try:
-                if self.request("GET", "/healthz")[0] == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.25)
-        raise RuntimeError(f"gridpatrol serve did not come up; see {self.log.name}")
+        try:
+            for _ in range(240):
+                if self.proc.poll() is not None:  # it stopped (the port taken, the database gone): not another's
+                    break
+                try:
+                    if self.request("GET", "/healthz")[0] == 200:
+                        return self
+                except OSError:
+                    pass
+                time.sleep(0.25)
+            raise RuntimeError(f"gridpatrol serve did not come up; see {self.log.name}")
+        except BaseException:  # also interrupted: nothing left running in its own session
+            self.__exit__()
+            raise
 
     def __exit__(self, *exc):
         for proc in (self.proc, self.compactor):
-            os.killpg(proc.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):  # gone already
+                os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(30)
         self.log.close()
 
@@ -160,10 +167,14 @@ def count(sql: str) -> int:
         return c.execute(sql).fetchone()[0]
 
 
-def bench_user_id() -> int:
-    """The bench inspector's id (the report's SQL writes as that user)."""
-    with psycopg.connect(DSN) as c:
-        return c.execute("SELECT id FROM users WHERE username = %s", (generate.BENCH_USER,)).fetchone()[0]
+def bench_user_id(dsn: str = DSN) -> int:
+    """The bench inspector's id (the report's SQL writes as that user); refuses a database without it."""
+    with psycopg.connect(dsn) as c:
+        row = c.execute("SELECT id FROM users WHERE username = %s", (generate.BENCH_USER,)).fetchone()
+    if row is None:
+        raise SystemExit(f"{dsn} has no bench inspector: make the city first "
+                         "(scripts/bench/run --quick --keep, or scripts/bench/generate.py --quick)")
+    return row[0]
 
 
 def execute(sql: str) -> None:

@@ -11,7 +11,7 @@ import json
 import random
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -21,27 +21,32 @@ import bench  # noqa: E402
 import generate  # noqa: E402
 import openloop  # noqa: E402
 
-# the bench inspector's reports with an id above `top`, and their events
+# the bench inspector's cases with an id above `top` (its reports while serving), and their first events
 WRITTEN_SQL = """
-SELECT count(c.id), extract(epoch FROM max(c.reported_at) - min(c.reported_at)),
-       (SELECT count(*) FROM case_events e WHERE e.case_id > %(top)s AND e.actor_id = u.id)
-FROM users u LEFT JOIN cases c ON c.reporter_id = u.id AND c.id > %(top)s
-WHERE u.username = %(user)s GROUP BY u.id
+SELECT count(*), extract(epoch FROM max(c.reported_at) - min(c.reported_at)),
+       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id AND e.action = 'report'))
+FROM cases c WHERE c.id > %(top)s AND c.reporter_id = %(user)s
 """
 
 
+class Stop(Exception):
+    """Ctrl-C or SIGTERM: stop serving and count."""
+
+
+def _stop(*_):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # once: the server is stopped whatever is pressed meanwhile
+        signal.signal(sig, signal.SIG_IGN)
+    raise Stop
+
+
 def top_case(dsn: str) -> int:
-    """The highest case id now; refuses a database without the bench's inspector."""
     with psycopg.connect(dsn) as c:
-        if c.execute("SELECT 1 FROM users WHERE username = %s", (generate.BENCH_USER,)).fetchone() is None:
-            raise SystemExit(f"{dsn} has no bench inspector: make the city first "
-                             "(scripts/bench/run --quick --keep, or scripts/bench/generate.py --quick)")
         return c.execute("SELECT coalesce(max(id), 0) FROM cases").fetchone()[0]
 
 
 def written(dsn: str, top: int) -> dict:
     with psycopg.connect(dsn) as c:
-        n, span, events = c.execute(WRITTEN_SQL, {"top": top, "user": generate.BENCH_USER}).fetchone()
+        n, span, events = c.execute(WRITTEN_SQL, {"top": top, "user": bench.bench_user_id(dsn)}).fetchone()
     span = float(span or 0)
     return {"reports": n, "events": events, "seconds": round(span, 3),
             "reports_per_s": round((n - 1) / span, 1) if n > 1 and span > 0 else None}
@@ -73,18 +78,23 @@ def main(argv=None) -> dict:
     ap.add_argument("--port", type=int, default=bench.HTTP_PORT)
     ap.add_argument("--seconds", type=float, help="stop by itself after this long")
     args = ap.parse_args(argv)
+    bench.bench_user_id(args.dsn)  # refuses a database without the bench's inspector
     top = top_case(args.dsn)
-    stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    with bench.Server(args.dsn, args.port) as server:
-        print(instructions(args.port, server.token()), flush=True)
-        stop.wait(args.seconds)
-        if server.proc.poll() is not None:
-            raise SystemExit(f"gridpatrol serve stopped by itself; see {server.log.name}")
+        signal.signal(sig, _stop)
+    try:
+        with bench.Server(args.dsn, args.port) as server:
+            print(instructions(args.port, server.token()), flush=True)
+            end = None if args.seconds is None else time.monotonic() + args.seconds
+            while server.proc.poll() is None and (end is None or time.monotonic() < end):
+                time.sleep(0.2)
+            if server.proc.poll() is not None:
+                raise SystemExit(f"gridpatrol serve stopped by itself; see {server.log.name}")
+    except Stop:
+        pass
     # counted once the server has stopped: nothing in flight is left out
     out = written(args.dsn, top)
-    rate = f"{out['reports_per_s']} reports/s" if out["reports_per_s"] else "too few for a rate"
+    rate = "too few for a rate" if out["reports_per_s"] is None else f"{out['reports_per_s']} reports/s"
     print(f"{out['reports']} reports written ({out['events']} events), {out['seconds']} s from the first to the"
           f" last: {rate}")
     print(json.dumps(out), flush=True)
