@@ -4,7 +4,6 @@ cases once had a stage deadline without its start: eight of the nine list filter
 were timed.) A small city: the 100,000 grids, 4,000 cases with their events and KPI facts. Every
 one-client measure is asked (all its paths up to 12: every list filter and KPI read, a sample of the
 198 tiles and the 200 duplicate searches), and the load measures' own requests once each."""
-import http.client
 import json
 import os
 import random
