@@ -87,11 +87,24 @@ start_private_cluster() {
   if as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_PRIVATE" status >/dev/null 2>&1; then
     PGPORT_PRIVATE=$(head -4 "$PGDATA_PRIVATE/postmaster.pid" | tail -1)
   else
-    # another cluster (another checkout's) may hold the port: take the next free one
-    while port_taken "$PGPORT_PRIVATE"; do PGPORT_PRIVATE=$((PGPORT_PRIVATE + 1)); done
-    log "starting PostgreSQL on 127.0.0.1:$PGPORT_PRIVATE"
-    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_PRIVATE" -l "$VAR/pg/server.log" -w -t 60 start \
-      -o "-p $PGPORT_PRIVATE -k $PGSOCK_PRIVATE -c listen_addresses=127.0.0.1 -c max_connections=200" >/dev/null
+    # another cluster (another checkout's) may hold the port: take the next free one. A port can also
+    # be held by a socket that takes no connections (another program's outgoing connection): when
+    # PostgreSQL cannot bind it, the next one, up to ten times
+    local tries=0
+    while :; do
+      while port_taken "$PGPORT_PRIVATE"; do PGPORT_PRIVATE=$((PGPORT_PRIVATE + 1)); done
+      log "starting PostgreSQL on 127.0.0.1:$PGPORT_PRIVATE"
+      if as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_PRIVATE" -l "$VAR/pg/server.log" -w -t 60 start \
+        -o "-p $PGPORT_PRIVATE -k $PGSOCK_PRIVATE -c listen_addresses=127.0.0.1 -c max_connections=200" >/dev/null; then
+        break
+      fi
+      tries=$((tries + 1))
+      if [ "$tries" -ge 10 ] || ! tail -5 "$VAR/pg/server.log" | grep -q "could not create any TCP/IP sockets"; then
+        log "PostgreSQL did not start; see $VAR/pg/server.log"
+        return 1
+      fi
+      PGPORT_PRIVATE=$((PGPORT_PRIVATE + 1))
+    done
   fi
   PRIVATE_ADMIN_URL="postgresql://postgres@127.0.0.1:$PGPORT_PRIVATE"
 }
