@@ -162,9 +162,12 @@ def rollup_cost(res: dict, on: str) -> float:
     return 1 - kept / res[f"{on}_no_rollup"]["throughput_per_s"]
 
 
-def count(sql: str) -> int:
-    with psycopg.connect(DSN) as c:
+def count(sql: str, dsn: str = DSN) -> int:
+    with psycopg.connect(dsn) as c:
         return c.execute(sql).fetchone()[0]
+
+
+TOP_CASE_SQL = "SELECT coalesce(max(id), 0) FROM cases"
 
 
 def bench_user_id(dsn: str = DSN) -> int:
@@ -186,7 +189,7 @@ def execute(sql: str) -> None:
 def rollup_off():
     """The KPI facts' triggers off for a measure; afterwards the facts of the cases written meanwhile
     are worked out (the product's own function) and logged for the daily sums, so later KPI reads are right."""
-    top = count("SELECT coalesce(max(id), 0) FROM cases")
+    top = count(TOP_CASE_SQL)
     execute("ALTER TABLE case_events DISABLE TRIGGER kpi_facts_refresh;"
             " ALTER TABLE cases DISABLE TRIGGER kpi_facts_refresh")
     try:
@@ -194,7 +197,7 @@ def rollup_off():
     finally:
         execute("ALTER TABLE case_events ENABLE TRIGGER kpi_facts_refresh;"
                 " ALTER TABLE cases ENABLE TRIGGER kpi_facts_refresh")
-        top_now = count("SELECT coalesce(max(id), 0) FROM cases")
+        top_now = count(TOP_CASE_SQL)
         execute(f"SELECT kpi_facts_rebuild({top + 1}, {top_now}, logged => true)")
 
 

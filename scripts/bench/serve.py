@@ -39,14 +39,9 @@ def _stop(*_):
     raise Stop
 
 
-def top_case(dsn: str) -> int:
+def written(dsn: str, top: int, user: int) -> dict:
     with psycopg.connect(dsn) as c:
-        return c.execute("SELECT coalesce(max(id), 0) FROM cases").fetchone()[0]
-
-
-def written(dsn: str, top: int) -> dict:
-    with psycopg.connect(dsn) as c:
-        n, span, events = c.execute(WRITTEN_SQL, {"top": top, "user": bench.bench_user_id(dsn)}).fetchone()
+        n, span, events = c.execute(WRITTEN_SQL, {"top": top, "user": user}).fetchone()
     span = float(span or 0)
     return {"reports": n, "events": events, "seconds": round(span, 3),
             "reports_per_s": round((n - 1) / span, 1) if n > 1 and span > 0 else None}
@@ -78,8 +73,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--port", type=int, default=bench.HTTP_PORT)
     ap.add_argument("--seconds", type=float, help="stop by itself after this long")
     args = ap.parse_args(argv)
-    bench.bench_user_id(args.dsn)  # refuses a database without the bench's inspector
-    top = top_case(args.dsn)
+    user = bench.bench_user_id(args.dsn)  # refuses a database without the bench's inspector
+    top = bench.count(bench.TOP_CASE_SQL, args.dsn)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _stop)
     try:
@@ -93,7 +88,7 @@ def main(argv=None) -> dict:
     except Stop:
         pass
     # counted once the server has stopped: nothing in flight is left out
-    out = written(args.dsn, top)
+    out = written(args.dsn, top, user)
     rate = "too few for a rate" if out["reports_per_s"] is None else f"{out['reports_per_s']} reports/s"
     print(f"{out['reports']} reports written ({out['events']} events), {out['seconds']} s from the first to the"
           f" last: {rate}")

@@ -51,12 +51,17 @@ def city(database_url):
             conn.execute(f'DROP DATABASE IF EXISTS "{make_url(dsn).database}" WITH (FORCE)')
 
 
+def _bench_token(client) -> str:
+    """The bench inspector signed in, as the bench signs in."""
+    r = client.post("/api/v1/auth/token", json={"username": generate.BENCH_USER, "password": generate.BENCH_PASSWORD})
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()["access_token"]
+
+
 def test_every_path_the_bench_times_answers_2xx(city):
     app, dsn = city
     client = app.test_client()
-    r = client.post("/api/v1/auth/token", json={"username": generate.BENCH_USER, "password": generate.BENCH_PASSWORD})
-    assert r.status_code == 200, r.get_json()
-    headers = {"Authorization": f"Bearer {r.get_json()['access_token']}", "Accept-Encoding": "gzip"}
+    headers = {"Authorization": f"Bearer {_bench_token(client)}", "Accept-Encoding": "gzip"}
     reads = bench.single_client_reads(dsn)
     assert set(reads) >= {"http1_cases_list_filters", "http1_tile_grids_z14", "http1_duplicates",
                           "http1_kpis_team_30d", "http1_kpis_trend_all_raw"}
@@ -223,8 +228,7 @@ def test_the_report_sql_pgbench_runs_is_the_sql_the_report_sends(city):
     from gridpatrol.extensions import db
 
     client = app.test_client()
-    token = client.post("/api/v1/auth/token", json={"username": generate.BENCH_USER,
-                                                    "password": generate.BENCH_PASSWORD}).get_json()["access_token"]
+    token = _bench_token(client)
     with app.app_context():
         engine = db.engine
     sent = []
