@@ -102,15 +102,26 @@ def app(database_url, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def make_app(database_url, tmp_path_factory):
-    """make_app(name) -> another app like `app` on a fresh database of its own (the test
-    database's name with `_<name>` before `_test`), for tests that change what every test reads
-    (the calendar, the catalog) or would fill the shared database with junk (fuzzers)."""
+def empty_database(database_url):
+    """empty_database(name) -> (owner url, app role url) of a fresh, empty database of its own (the test
+    database's name with `_<name>` before `_test`); the app role is not made yet."""
+    def make(name):
+        url = make_url(database_url)
+        owner = _fresh_database(url.set(database=f"{url.database.removesuffix('_test')}_{name}_test"))
+        return owner, _app_role_url(owner)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def make_app(empty_database, tmp_path_factory):
+    """make_app(name) -> another app like `app` on a fresh database of its own (empty_database), for
+    tests that change what every test reads (the calendar, the catalog) or would fill the shared
+    database with junk (fuzzers)."""
     made = []
 
     def make(name):
-        url = make_url(database_url)
-        other = _fresh_database(url.set(database=f"{url.database.removesuffix('_test')}_{name}_test"))
+        other, _ = empty_database(name)
         app = _migrated_app(other, tmp_path_factory.mktemp(f"photos_{name}"))
         made.append(app)
         return app

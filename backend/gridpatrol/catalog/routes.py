@@ -77,3 +77,6 @@ class WorkPeriodsView(MethodView):
     def put(self, body):
         """Replace the working periods of the week, e.g. {"mon": [["09:00", "12:00"], ["13:00", "18:00"]]} (admin)"""
         return services.set_work_periods(body)
+
+
+from . import cli  # noqa: E402,F401  (registers `gridpatrol catalog load-categories` and `load-calendar`)
