@@ -75,7 +75,10 @@ class WorkPeriodsView(MethodView):
     @blp.arguments(WorkPeriodsIn)
     @blp.response(200, WorkWeekOut)
     def put(self, body):
-        """Replace the working periods of the week, e.g. {"mon": [["09:00", "12:00"], ["13:00", "18:00"]]} (admin)"""
+        """Replace the working periods of the week, e.g. {"mon": [["09:00", "12:00"], ["13:00", "18:00"]]} (admin).
+        Deadlines set from now on count with them. The handling hours the KPIs keep for cases handled before
+        are counted again afterwards, in batches, by the KPI worker (`gridpatrol kpis compact`): until it
+        is done, handling-hour percentiles mix the old week and the new"""
         return services.set_work_periods(body)
 
 

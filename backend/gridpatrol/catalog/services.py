@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask import current_app, g
-from sqlalchemy import extract, func, select, text
+from sqlalchemy import delete, extract, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from ..core.errors import Conflict, Invalid, NotFound, invalid
@@ -284,35 +284,81 @@ def _write_clock_day(conn, cal: WorkCalendar, day: date) -> int | None:
 def write_work_clock(conn=None, day: date | None = None) -> int:
     """Write the calendar's working periods of every day in CLOCK_DAYS to `work_clock`, with the working
     time before each day, so SQL counts working hours (`work_hours(a, b)`) exactly as the calendar does;
-    then the handling hours of the kept KPI facts are counted again. When only `day` changed, only its row
-    and the working time before later days are written, and only the facts whose span covers part of that
-    day are counted again (a span wholly before or after it keeps its hours); otherwise, or when the clock
-    was written with another time zone or week, all of it. The KPI facts are locked meanwhile (a fact kept
-    by a transaction committing now would count with the old clock). Calendar changes take turns on the
-    calendar stamp (`_calendar_changed`), so the day's old periods read here are the committed ones. Spans
-    outside CLOCK_DAYS have no handling hours. The days written."""
+    then the handling hours of the kept KPI facts follow. When only `day` changed, only its row and the
+    working time before later days are written, and the facts whose span covers part of that day are
+    counted again at once (a span wholly before or after it keeps its hours). Otherwise, or when the clock
+    was written with another time zone or week, all of it is written, and every kept span is counted again
+    afterwards in batches (`recount_handling_hours`, run by the KPI compaction): at 1,000,000 cases that
+    recount takes tens of seconds, and done here it would hold every report's commit that long. The KPI
+    facts are locked while the clock is written (a fact kept by a transaction committing now would count
+    with the old clock; those kept after this commits count with the new one). Calendar changes take
+    turns on the calendar stamp (`_calendar_changed`), so the day's old periods read here are the
+    committed ones. Spans outside CLOCK_DAYS have no handling hours. The days written."""
     conn = conn or db.session
     cal = _read_calendar(conn)
     conn.execute(text("LOCK TABLE kpi_facts IN SHARE MODE"))
     written = None if day is None else _write_clock_day(conn, cal, day)
-    spanning, params = "", {}
     if written is None:
         written = _write_whole_clock(conn, cal)
-    elif written == 0:
+        # every span kept so far, from the first case on (a recount under way starts again)
+        if conn.execute(text("SELECT EXISTS (SELECT 1 FROM kpi_facts WHERE dispatch_at IS NOT NULL"
+                             " AND handle_at IS NOT NULL)")).scalar():
+            _put_setting(conn, HOURS_RECOUNT_KEY, {"next_case": 0})
+        return written
+    if written == 0:
         return 0  # a day outside the clock: no working time SQL counts changed
-    else:
-        # either end inside the day, or one before it and one after (a span may run backwards): the
-        # span's range meets the day's (the form of the index ix_kpi_facts_handling_span)
-        spanning = ("AND tstzrange(least(dispatch_at, handle_at), greatest(dispatch_at, handle_at), '[]')"
-                    " && tstzrange(:day_start, :day_end, '()')")
-        params = dict(zip(("day_start", "day_end"), _day_bounds(cal, day)))
-    conn.execute(text(f"""
+    # either end inside the day, or one before it and one after (a span may run backwards): the span's
+    # range meets the day's (the form of the index ix_kpi_facts_handling_span)
+    _count_hours_again(conn, "tstzrange(least(dispatch_at, handle_at), greatest(dispatch_at, handle_at), '[]')"
+                             " && tstzrange(:day_start, :day_end, '()')",
+                       dict(zip(("day_start", "day_end"), _day_bounds(cal, day))))
+    return written
+
+
+def _count_hours_again(conn, where: str, params: dict) -> int:
+    """The handling hours of the kept facts meeting `where` counted with the clock as it is now, writing
+    only those that changed (the facts' log takes them to the daily sums); the facts changed."""
+    return conn.execute(text(f"""
         UPDATE kpi_facts SET handling_hours = h.hours
         FROM (SELECT ctid AS row, work_hours(dispatch_at, handle_at) AS hours FROM kpi_facts
-              WHERE dispatch_at IS NOT NULL AND handle_at IS NOT NULL {spanning}) h
+              WHERE dispatch_at IS NOT NULL AND handle_at IS NOT NULL AND {where}) h
         WHERE kpi_facts.ctid = h.row AND kpi_facts.handling_hours IS DISTINCT FROM h.hours
-    """), params)
-    return written
+    """), params).rowcount
+
+
+# A recount of every kept span under way (after a change of the working week or the time zone): the
+# setting holds the first case whose facts are still to count; none when nothing is to count.
+HOURS_RECOUNT_KEY = "kpi_hours_recount"
+HOURS_RECOUNT_BATCH = 10_000
+
+
+def recount_handling_hours(batch: int = HOURS_RECOUNT_BATCH) -> int | None:
+    """One batch of the recount under way, in a transaction of its own: the facts of `batch` cases by id
+    counted with the clock as it is now; the facts changed, or None when no recount is under way (or
+    another process is doing a batch). Only rows of those cases are locked, briefly: reports and case
+    actions go on. Facts kept after the clock changed count with it already, so the recount ends at the
+    last case there is when it gets there."""
+    try:
+        # the facts' table first, then the setting's row, as a change of the clock takes them: the two
+        # wait for each other instead of deadlocking
+        db.session.execute(text("LOCK TABLE kpi_facts IN ROW EXCLUSIVE MODE"))
+        state = db.session.execute(text(f"SELECT value FROM settings WHERE key = '{HOURS_RECOUNT_KEY}'"
+                                        " FOR UPDATE SKIP LOCKED")).scalar()
+        if state is None:
+            db.session.rollback()
+            return None
+        lo, hi = int(state["next_case"]), int(state["next_case"]) + batch
+        changed = _count_hours_again(db.session, "case_id >= :lo AND case_id < :hi", {"lo": lo, "hi": hi})
+        if db.session.execute(text("SELECT EXISTS (SELECT 1 FROM kpi_facts WHERE case_id >= :hi)"),
+                              {"hi": hi}).scalar():
+            _put_setting(db.session, HOURS_RECOUNT_KEY, {"next_case": hi})
+        else:
+            db.session.execute(delete(Setting).where(Setting.key == HOURS_RECOUNT_KEY))
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return changed
 
 
 def _calendar_changed(day: date | None = None) -> None:

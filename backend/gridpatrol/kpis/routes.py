@@ -121,8 +121,13 @@ def rebuild(batch, jobs):
 @click.option("--every", type=click.FloatRange(min=0.1), help="keep folding, every this many seconds")
 def compact(every):
     """Fold the KPI facts' change log into the daily sums that KPI reads of long periods use (scripts/run
-    keeps this running with --every; without it, reads stay right and get slower as the log grows)."""
+    keeps this running with --every; without it, reads stay right and get slower as the log grows), and
+    count the kept handling hours again after a change of the working week (until then their
+    percentiles mix the old week and the new)."""
     if every is None:
-        click.echo(f"{services.compact()} log rows folded")
+        folded = services.compact()
+        recounted, _ = services.recount_hours()
+        folded += services.compact()  # what the recount logged
+        click.echo(f"{folded} log rows folded; {recounted} handling hours counted again")
     else:
         services.keep_compacting(every, lambda message: click.echo(message, err=True))

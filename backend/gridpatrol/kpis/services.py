@@ -10,7 +10,7 @@ the cases behind it.
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time, timedelta
 from threading import Event
-from time import sleep
+from time import monotonic, sleep
 
 from flask import current_app
 from sqlalchemy import text
@@ -144,17 +144,32 @@ def compact() -> int:
     return n
 
 
+def recount_hours(seconds: float = float("inf")) -> tuple[int, bool]:
+    """Batches of the handling hours' recount under way after a change of the working week
+    (catalog.recount_handling_hours) until it ends, or for about `seconds`: (facts changed, whether
+    some are still to count)."""
+    changed, until = 0, monotonic() + seconds
+    while monotonic() < until:
+        step = catalog.recount_handling_hours()
+        if step is None:
+            return changed, False
+        changed += step
+    return changed, True
+
+
 def keep_compacting(every: float, report) -> None:
-    """compact() every `every` seconds, at once again while the log is long; a database that does not
+    """compact() every `every` seconds, at once again while the log is long, and between two rounds the
+    handling hours' recount under way, if any, for up to `every` seconds; a database that does not
     answer (restarting) is reported through `report` and tried again at the next round."""
     while True:
         try:
             n = compact()
+            _, more = recount_hours(every)
         except OperationalError as exc:
             report(f"kpis compact: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
             db.session.rollback()
-            n = 0
-        sleep(every if n < 10_000 else 0)
+            n, more = 0, False
+        sleep(every if n < 10_000 and not more else 0)
 
 
 def fact_cases() -> int:
