@@ -22,7 +22,7 @@ def fresh(empty_database):
     """(owner url, app role url, run): an empty database migrated by `gridpatrol db upgrade`, with the
     app role made by `gridpatrol db app-role`; `run(*args, role=...)` runs `gridpatrol` in a process of
     its own as that role (the owner by default)."""
-    owner, app = empty_database("fresh")
+    owner, app = empty_database("fresh_install")
 
     def run(*args, role=owner):
         env = dict(os.environ, DATABASE_URL=role, MIGRATE_DATABASE_URL=owner)
@@ -48,11 +48,18 @@ def _calendar_days(owner: str) -> list[tuple[str, bool]]:
         return c.execute("SELECT to_char(day, 'YYYY-MM-DD'), workday FROM calendar_days ORDER BY day").fetchall()
 
 
+def _work_periods(owner: str):
+    with psycopg.connect(owner.replace("+psycopg", "")) as c:
+        return c.execute("SELECT value FROM settings WHERE key = 'work_periods'").fetchone()
+
+
 def test_a_catalog_file_with_a_fault_loads_nothing_and_names_it(fresh, tmp_path):
     owner, app, run = fresh
     shipped = json.loads((ROOT / "geodata" / "catalog.json").read_text())
     shipped["items"][3]["limits"].pop("B")
     shipped["items"][5]["code"] = "51"
+    shipped["items"][7] = "0101"
+    shipped["version"] = "two"
     path = tmp_path / "catalog.json"
     path.write_text(json.dumps(shipped, ensure_ascii=False))
     before = _catalog(owner)
@@ -62,33 +69,49 @@ def test_a_catalog_file_with_a_fault_loads_nothing_and_names_it(fresh, tmp_path)
     assert f'"item 3 ({shipped["items"][3]["code"]})": {{"limits": {{"B": ["Missing data for required field."]}}}}' \
         in done.stderr
     assert '"item 5 (51)": {"code": ["a category code of 4 digits"]}' in done.stderr
+    assert '"item 7": {"_schema": ["Invalid input type."]}' in done.stderr
+    assert '"version": ["a whole number from 1' in done.stderr
     assert _catalog(owner) == before
-    calendar = tmp_path / "calendar.json"
-    calendar.write_text(json.dumps({"work_periods": {"mon": [["09:00", "12:00"]]},
-                                    "days": [{"date": "2026-10-01", "workday": False}, {"date": "2026-13-01"}]}))
-    days = _calendar_days(owner)
-    done = run("catalog", "load-calendar", str(calendar), role=app)
-    assert done.returncode == 1 and "nothing loaded" in done.stderr
-    assert _calendar_days(owner) == days
+
+    days, week = _calendar_days(owner), _work_periods(owner)
+    for doc, fault in (
+            ({"work_periods": {"mon": [["09:00", "12:00"]]},
+              "days": [{"date": "2026-10-01", "workday": False}, {"date": "2026-13-01"}]}, "2026-13-01"),
+            ({"work_periods": {"mon": [], "tue": []}, "days": [{"date": "2026-10-01", "workday": False}]},
+             "the week needs at least one working period"),
+            ({"work_periods": {"mon": [["09:00", "25:00"]], "tue": [["18:00", "09:00"]]}}, '"tue"'),
+            ({"days": []}, "work_periods")):
+        calendar = tmp_path / "calendar.json"
+        calendar.write_text(json.dumps(doc))
+        done = run("catalog", "load-calendar", str(calendar), role=app)
+        assert done.returncode == 1 and "nothing loaded" in done.stderr and fault in done.stderr, done.stderr
+        assert (_calendar_days(owner), _work_periods(owner)) == (days, week)
 
 
 def test_the_shipped_catalog_and_calendar_load_and_a_category_left_out_is_retired(fresh, tmp_path):
     owner, app, run = fresh
     shipped = json.loads((ROOT / "geodata" / "catalog.json").read_text())
     codes = sorted(item["code"] for item in shipped["items"])
+    _, before = _catalog(owner)
     done = run("catalog", "load-categories", role=app)
     assert done.returncode == 0, done.stderr
     version, rows = _catalog(owner)
-    assert f"catalog version {version}: {len(codes)} categories ({len(codes)} new), 0 retired" in done.stdout
+    assert f"catalog version {version}: {len(codes)} categories ({len(codes) - len(before)} new), 0 retired" \
+        in done.stdout
     assert rows == [(code, True) for code in codes]
-    # an office's own file without one category: a new version, that category retired and kept
+    # an office's own file without one category: a new version, that category retired and kept; its
+    # values as the API takes them (a number given as text is a number)
     shipped["items"] = [item for item in shipped["items"] if item["code"] != codes[0]]
+    shipped["items"][0]["limits"]["B"]["amount"] = "6"
     path = tmp_path / "catalog.json"
     path.write_text(json.dumps(shipped, ensure_ascii=False))
     done = run("catalog", "load-categories", str(path), role=app)
     assert done.returncode == 0, done.stderr
     assert f"catalog version {version + 1}: {len(codes) - 1} categories (0 new), 1 retired: {codes[0]}" in done.stdout
     assert _catalog(owner) == (version + 1, [(codes[0], False)] + [(code, True) for code in codes[1:]])
+    with psycopg.connect(owner.replace("+psycopg", "")) as c:
+        assert c.execute("SELECT limits->'B'->'amount' FROM categories WHERE code = %s",
+                         (shipped["items"][0]["code"],)).fetchone()[0] == 6
     done = run("catalog", "load-categories", role=app)  # the shipped file again brings it back
     assert done.returncode == 0, done.stderr
     assert f"{len(codes)} categories (0 new, 1 back from retirement: {codes[0]}), 0 retired" in done.stdout

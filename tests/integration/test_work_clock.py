@@ -170,10 +170,16 @@ def test_single_day_changes_write_what_a_full_rewrite_writes(app, make_user, dis
         catalog.delete_day(saturday.isoformat())
         db.session.commit()
         assert _differences(_clock_rows(), incremental) != []
+        # a whole rewrite leaves the kept hours to the recount after it (the KPI worker's): spoilt here
+        # first, they are counted again only by that
+        db.session.execute(text("UPDATE kpi_facts SET handling_hours = 0 WHERE case_id = ANY(:ids)"), {"ids": cases})
         catalog.write_work_clock()
         db.session.commit()
-        while catalog.recount_handling_hours() is not None:  # what the KPI worker does after a whole rewrite
+        assert {h for _, _, h in _spans(cases)} == {0.0}
+        while catalog.recount_handling_hours() is not None:
             pass
+        cal = catalog.work_calendar()
+        assert [h for _, _, h in _spans(cases)] == [cal.working_hours_between(a, b) for a, b, _ in _spans(cases)]
         assert [h for _, _, h in _spans(cases)][:4] == [16.0, 8.0, 12.0, -16.0]
 
 
@@ -218,7 +224,7 @@ def test_a_change_of_the_week_counts_all_handling_hours_again(app, make_user, di
             assert _spans([case_id])[0].handling_hours == 16.0
             result = app.test_cli_runner().invoke(args=["kpis", "compact"])
             assert result.exit_code == 0, result.output
-            assert int(re.search(r"(\d+) handling hours counted again", result.output).group(1)) >= 1
+            assert int(re.search(r"handling hours counted again: (\d+) facts changed", result.output).group(1)) >= 1
             assert _spans([case_id])[0].handling_hours == 11.0
             assert _recount_under_way() is None and catalog.recount_handling_hours() is None
         finally:
@@ -277,3 +283,5 @@ def test_the_clock_is_written_whole_when_it_was_written_with_another_time_zone(a
         catalog.delete_day(day.isoformat())
         db.session.commit()
         assert _row_versions()[rows[0].day_start] == before[rows[0].day_start]  # and day by day from then on
+        while catalog.recount_handling_hours() is not None:  # the whole rewrites' recount, as the KPI worker does
+            pass

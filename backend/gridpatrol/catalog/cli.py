@@ -8,6 +8,7 @@ import click
 from flask import current_app
 from marshmallow import EXCLUDE, ValidationError
 
+from ..core.errors import Problem
 from ..extensions import db
 from . import services
 from .routes import blp
@@ -25,26 +26,33 @@ def _document(path: str | None, name: str) -> tuple[Path, dict]:
     return source, doc
 
 
-def _check_items(source: Path, doc: dict) -> None:
-    """Each of the catalog's items as the API would take it (CategoryIn), or every fault named by item
-    and field: nothing is written unless the whole file is right."""
+def _checked_catalog(source: Path, doc: dict) -> dict:
+    """The catalog document with each item as the API takes a category (CategoryIn: defaults filled,
+    values of the right types), or every fault named by item and field: nothing is written unless the
+    whole file is right."""
     items = doc.get("items")
     if not isinstance(items, list) or not items:
-        raise click.ClickException(f"{source}: \"items\" must be a non-empty list of categories")
-    faults, codes = {}, set()
+        raise click.ClickException(f"{source}: nothing loaded; \"items\" must be a non-empty list of categories")
+    faults, loaded = {}, []
+    version, note = doc.get("version", 1), doc.get("note")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        faults["version"] = ["a whole number from 1: the catalog version the file is (at least)"]
+    if note is not None and not isinstance(note, str):
+        faults["note"] = ["a text"]
     for i, item in enumerate(items):
         label = f"item {i} ({item.get('code')})" if isinstance(item, dict) else f"item {i}"
         try:
-            loaded = CategoryIn().load(item, unknown=EXCLUDE)  # e.g. `major`: the code's first two digits
+            category = CategoryIn().load(item, unknown=EXCLUDE)  # e.g. `major`: the code's first two digits
         except ValidationError as exc:
             faults[label] = exc.messages
             continue
-        if loaded["code"] in codes:
-            faults[label] = {"code": [f"{loaded['code']} is listed twice"]}
-        codes.add(loaded["code"])
+        if any(category["code"] == other["code"] for other in loaded):
+            faults[label] = {"code": [f"{category['code']} is listed twice"]}
+        loaded.append(category)
     if faults:
         raise click.ClickException(f"{source}: nothing loaded; "
                                    + json.dumps(faults, ensure_ascii=False, sort_keys=True))
+    return {"version": version, "note": note, "items": loaded}
 
 
 @blp.cli.command("load-categories")
@@ -54,11 +62,11 @@ def load_categories(path):
     version: categories are added or changed by code, those the file leaves out are retired (they stay
     readable, and reports made against an older version are still taken)."""
     source, doc = _document(path, "catalog.json")
-    _check_items(source, doc)
+    catalog = _checked_catalog(source, doc)
     known = {c.code: c.active for c in services.categories()}
-    version = services.load_catalog(doc)
+    version = services.load_catalog(catalog)
     db.session.commit()
-    listed = {item["code"] for item in doc["items"]}
+    listed = {item["code"] for item in catalog["items"]}
     back = sorted(code for code in listed if known.get(code) is False)
     retired = sorted(code for code, active in known.items() if active and code not in listed)
     click.echo(f"catalog version {version}: {len(listed)} categories ({len(listed - known.keys())} new"
@@ -73,11 +81,12 @@ def load_calendar(path):
     periods of each weekday, and holidays and swapped working days (added or changed by date; days
     the file leaves out stay as they are)."""
     source, doc = _document(path, "calendar.json")
-    if not isinstance(doc.get("work_periods"), dict):
-        raise click.ClickException(f"{source}: nothing loaded; \"work_periods\" must map weekdays to their "
-                                   "working periods, e.g. {\"mon\": [[\"09:00\", \"12:00\"], [\"13:00\", \"18:00\"]]}")
     try:
         services.load_calendar(doc)
+    except Problem as exc:
+        db.session.rollback()
+        raise click.ClickException(f"{source}: nothing loaded; {exc.detail}"
+                                   + (f" {json.dumps(exc.errors, ensure_ascii=False)}" if exc.errors else ""))
     except (ValueError, KeyError, TypeError) as exc:
         db.session.rollback()
         raise click.ClickException(f"{source}: nothing loaded; {exc}")

@@ -77,8 +77,9 @@ class WorkPeriodsView(MethodView):
     def put(self, body):
         """Replace the working periods of the week, e.g. {"mon": [["09:00", "12:00"], ["13:00", "18:00"]]} (admin).
         Deadlines set from now on count with them. The handling hours the KPIs keep for cases handled before
-        are counted again afterwards, in batches, by the KPI worker (`gridpatrol kpis compact`): until it
-        is done, handling-hour percentiles mix the old week and the new"""
+        are counted again afterwards, in batches, by the KPI worker (`gridpatrol kpis compact`), as after
+        any rewrite of the whole working clock: until it is done, handling-hour percentiles mix the old
+        week and the new"""
         return services.set_work_periods(body)
 
 

@@ -140,6 +140,7 @@ def load_catalog(doc: dict) -> int:
 
 def load_calendar(doc: dict) -> None:
     """Load working periods and the year's holidays and swapped working days (geodata/calendar.json)."""
+    checked_week(doc.get("work_periods"))
     WorkCalendar.from_dict(doc)  # refuse a malformed calendar before writing any of it
     setting = db.session.get(Setting, WORK_PERIODS_KEY) or Setting(key=WORK_PERIODS_KEY)
     setting.value = {"timezone": doc.get("timezone"), "work_periods": doc["work_periods"]}
@@ -147,7 +148,7 @@ def load_calendar(doc: dict) -> None:
     for day in doc.get("days", []):
         d = date.fromisoformat(day["date"])
         row = db.session.get(CalendarDay, d) or CalendarDay(day=d)
-        row.workday, row.name = bool(day["workday"]), day.get("name", "")
+        row.workday, row.name = bool(day.get("workday", False)), day.get("name", "")  # as from_dict reads it
         db.session.add(row)
     db.session.flush()
     _calendar_changed()
@@ -332,28 +333,33 @@ HOURS_RECOUNT_KEY = "kpi_hours_recount"
 HOURS_RECOUNT_BATCH = 10_000
 
 
+def end_hours_recount() -> None:
+    """No recount of handling hours under way any more (done, or every fact worked out again anew)."""
+    db.session.execute(delete(Setting).where(Setting.key == HOURS_RECOUNT_KEY))
+
+
 def recount_handling_hours(batch: int = HOURS_RECOUNT_BATCH) -> int | None:
     """One batch of the recount under way, in a transaction of its own: the facts of `batch` cases by id
-    counted with the clock as it is now; the facts changed, or None when no recount is under way (or
-    another process is doing a batch). Only rows of those cases are locked, briefly: reports and case
-    actions go on. Facts kept after the clock changed count with it already, so the recount ends at the
-    last case there is when it gets there."""
+    counted with the clock as it is now; the facts whose hours changed, or None when no recount is under
+    way. Only rows of those cases are locked, briefly: reports and case actions go on. Two processes
+    take batches in turn. Facts kept after the clock changed count with it already, so the recount ends
+    at the last case there is when it gets there."""
     try:
         # the facts' table first, then the setting's row, as a change of the clock takes them: the two
         # wait for each other instead of deadlocking
         db.session.execute(text("LOCK TABLE kpi_facts IN ROW EXCLUSIVE MODE"))
         state = db.session.execute(text(f"SELECT value FROM settings WHERE key = '{HOURS_RECOUNT_KEY}'"
-                                        " FOR UPDATE SKIP LOCKED")).scalar()
+                                        " FOR UPDATE")).scalar()
         if state is None:
             db.session.rollback()
             return None
         lo, hi = int(state["next_case"]), int(state["next_case"]) + batch
         changed = _count_hours_again(db.session, "case_id >= :lo AND case_id < :hi", {"lo": lo, "hi": hi})
-        if db.session.execute(text("SELECT EXISTS (SELECT 1 FROM kpi_facts WHERE case_id >= :hi)"),
-                              {"hi": hi}).scalar():
-            _put_setting(db.session, HOURS_RECOUNT_KEY, {"next_case": hi})
+        after = db.session.execute(text("SELECT min(case_id) FROM kpi_facts WHERE case_id >= :hi"), {"hi": hi}).scalar()
+        if after is not None:  # the next case that has facts (ids need not be dense)
+            _put_setting(db.session, HOURS_RECOUNT_KEY, {"next_case": after})
         else:
-            db.session.execute(delete(Setting).where(Setting.key == HOURS_RECOUNT_KEY))
+            end_hours_recount()
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -414,8 +420,12 @@ def delete_day(value: str) -> None:
     _calendar_changed(row.day)
 
 
-def set_work_periods(periods: dict) -> dict:
-    """Replace the working periods of the week (a weekday left out has no working time)."""
+def checked_week(periods) -> WorkCalendar:
+    """The calendar of these working periods of the week, or Invalid naming each weekday at fault (and
+    a week with no working time at all: deadlines count working time)."""
+    if not isinstance(periods, dict):
+        raise invalid("work_periods", "must map weekdays to lists of [start, end], e.g. "
+                                      '{"mon": [["09:00", "12:00"], ["13:00", "18:00"]]}')
     errors = {}
     for day, value in periods.items():
         try:
@@ -428,6 +438,12 @@ def set_work_periods(periods: dict) -> dict:
     checked = WorkCalendar.from_dict({"timezone": current_app.config["TIMEZONE"], "work_periods": periods})
     if checked.standard_day_hours == 0:
         raise invalid("work_periods", "the week needs at least one working period: deadlines count working time")
+    return checked
+
+
+def set_work_periods(periods: dict) -> dict:
+    """Replace the working periods of the week (a weekday left out has no working time)."""
+    checked = checked_week(periods)
     work_periods = checked.to_dict()["work_periods"]
     setting = db.session.get(Setting, WORK_PERIODS_KEY) or Setting(key=WORK_PERIODS_KEY)
     setting.value = {**(setting.value or {}), "work_periods": work_periods}

@@ -128,6 +128,6 @@ def compact(every):
         folded = services.compact()
         recounted, _ = services.recount_hours()
         folded += services.compact()  # what the recount logged
-        click.echo(f"{folded} log rows folded; {recounted} handling hours counted again")
+        click.echo(f"{folded} log rows folded; handling hours counted again: {recounted} facts changed")
     else:
         services.keep_compacting(every, lambda message: click.echo(message, err=True))

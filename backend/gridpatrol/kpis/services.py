@@ -101,6 +101,9 @@ def rebuild(batch: int = 100_000, jobs: int = 1) -> int:
     """The kept facts of every case worked out again, `batch` cases per transaction, then their daily sums;
     the fact rows written. `jobs` connections of the pool (which must hold them) share the batches: a
     database's cores each work one. A batch that fails stops the others after their current batch."""
+    # every fact is worked out again with the clock as it is: a recount of handling hours under way is
+    # done by this (it would only take the same rows in another order meanwhile)
+    catalog.end_hours_recount()
     top = db.session.execute(text("SELECT coalesce(max(id), 0) FROM cases")).scalar()
     db.session.commit()  # no snapshot held while the batches commit
     batches = [(lo, lo + batch - 1) for lo in range(0, top + 1, batch)]
