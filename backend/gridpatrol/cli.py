@@ -1,4 +1,4 @@
-"""The `gridpatrol` command: db, serve, create-user, import-grids, demo, verify-events."""
+"""The `gridpatrol` command: db, serve, create-user, import-grids, import-areas, demo, verify-events."""
 import json
 import re
 import sys
@@ -165,6 +165,66 @@ def import_grids(path, code_field, name_field, dry_run):
     click.echo(f"created {result.created}, updated {result.updated}, rejected {len(result.rejected)}")
     for r in result.rejected:
         click.echo(f"  feature {r['index']} ({r['code']}): {r['reason']}")
+
+
+AREA_LEVELS = {6: "district", 9: "street", 12: "community"}
+
+
+def _area_faults(areas, known: set[str]) -> dict:
+    """What is wrong with each area of an import-areas file, by item."""
+    if not isinstance(areas, list) or not areas:
+        return {"file": ["a non-empty JSON list of areas: [{\"code\": \"310101001\", \"name\": \"…\"}, …]"]}
+    faults, codes = {}, {a.get("code") for a in areas if isinstance(a, dict)}
+    for i, a in enumerate(areas):
+        code = a.get("code") if isinstance(a, dict) else None
+        wrong = {}
+        if not isinstance(code, str) or not code.isascii() or not code.isdigit() or len(code) not in AREA_LEVELS:
+            wrong["code"] = ["6 digits for a district, 9 for a street, 12 for a community"]
+        else:
+            parent = {6: None, 9: code[:6], 12: code[:9]}[len(code)]
+            if a.get("level", AREA_LEVELS[len(code)]) != AREA_LEVELS[len(code)]:
+                wrong["level"] = [f"a code of {len(code)} digits is a {AREA_LEVELS[len(code)]}"]
+            if a.get("parent_code", parent) != parent:
+                wrong["parent_code"] = [f"the code's own prefix, {parent}"]
+            missing = [c for c in (code[:6], code[:9])[:len(code) // 3 - 2] if c not in codes and c not in known]
+            if missing:
+                wrong["code"] = [f"{', '.join(missing)} is neither in the file nor known"]
+        for field, required in (("name", True), ("name_en", False)):
+            value = a.get(field) if isinstance(a, dict) else None
+            if (value is None and required) or (value is not None and not (isinstance(value, str)
+                                                                           and 0 < len(value.strip()) <= 100)):
+                wrong[field] = ["a name of 1 to 100 characters"]
+        if wrong:
+            faults[f"item {i} ({code})"] = wrong
+    return faults
+
+
+@main.command("import-areas")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def import_areas(path):
+    """Name the districts, streets and communities from a JSON list like geodata/areas.json
+    ([{"code": "310101001", "name": "…", "name_en": "…"}]; the level and the parent follow from the code):
+    added or renamed by code. Grids imported before them keep their areas, now named."""
+    from sqlalchemy import select
+
+    from .extensions import db
+    from .grids import services as grids
+    from .grids.models import AdminArea
+
+    try:
+        areas = json.loads(Path(path).read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise click.ClickException(f"{path}: {exc}")
+    known = set(db.session.execute(select(AdminArea.code)).scalars())
+    faults = _area_faults(areas, known)
+    if faults:
+        raise click.ClickException(f"{path}: nothing loaded; " + json.dumps(faults, ensure_ascii=False, sort_keys=True))
+    grids.area_names([{**a, "level": AREA_LEVELS[len(a["code"])],
+                       "parent_code": {6: None, 9: a["code"][:6], 12: a["code"][:9]}[len(a["code"])]} for a in areas])
+    db.session.commit()
+    new = {a["code"] for a in areas} - known
+    click.echo(f"{len(areas)} areas: {len(new)} added, {len(areas) - len(new)} renamed")
 
 
 @main.command("demo")

@@ -124,6 +124,35 @@ def test_the_shipped_catalog_and_calendar_load_and_a_category_left_out_is_retire
     assert _calendar_days(owner) == sorted((d["date"], bool(d["workday"])) for d in calendar["days"])
 
 
+AREAS = [{"code": "990101", "name": "冒烟区", "name_en": "Smoke District"},
+         {"code": "990101001", "name": "冒烟街道"}, {"code": "990101001001", "name": "冒烟社区"}]
+
+
+def _areas(owner: str) -> list[tuple]:
+    with psycopg.connect(owner.replace("+psycopg", "")) as c:
+        return c.execute("SELECT code, level, name, name_en, parent_code FROM admin_areas"
+                         " WHERE code LIKE '990101%' ORDER BY code").fetchall()
+
+
+def test_areas_are_named_from_a_file_and_a_file_with_a_fault_names_none(fresh, tmp_path):
+    owner, app, run = fresh
+    path = tmp_path / "areas.json"
+    path.write_text(json.dumps(AREAS[1:] + [{"code": "990101001002", "name": "社区", "level": "street"},
+                                            {"code": "99010100100", "name": ""}], ensure_ascii=False))
+    done = run("import-areas", str(path), role=app)
+    assert done.returncode == 1 and "nothing loaded" in done.stderr
+    assert '"item 0 (990101001)": {"code": ["990101 is neither in the file nor known"]}' in done.stderr
+    assert '"level": ["a code of 12 digits is a community"]}' in done.stderr
+    assert '"item 3 (99010100100)": {"code": ["6 digits' in done.stderr and '"name": ["a name of 1' in done.stderr
+    assert _areas(owner) == []
+    path.write_text(json.dumps(AREAS, ensure_ascii=False))
+    done = run("import-areas", str(path), role=app)
+    assert done.returncode == 0 and "3 areas: 3 added, 0 renamed" in done.stdout, done.stderr
+    assert _areas(owner) == [("990101", "district", "冒烟区", "Smoke District", None),
+                             ("990101001", "street", "冒烟街道", None, "990101"),
+                             ("990101001001", "community", "冒烟社区", None, "990101001")]
+
+
 def test_the_contract_smoke_walks_the_closed_loop_on_a_fresh_install(fresh, tmp_path):
     owner, app, run = fresh
     for args in (("catalog", "load-categories"), ("catalog", "load-calendar"),
@@ -136,6 +165,8 @@ def test_the_contract_smoke_walks_the_closed_loop_on_a_fresh_install(fresh, tmp_
                                 "--admin", ":".join(ADMIN)], capture_output=True, text=True, timeout=300)
         assert smoke.returncode == 0, smoke.stdout[-3000:] + smoke.stderr[-3000:]
         assert smoke.stdout.splitlines()[-1] == "smoke: the happy path of the contract holds"
+        # its grids were imported into the areas named before (their names kept)
+        assert [name for _, _, name, _, _ in _areas(owner)] == ["冒烟区", "冒烟街道", "冒烟社区"]
         assert "BAD" not in smoke.stdout
         # what the walk left: one case, closed after one rework, its team's KPIs counting it
         token = requests.post(base + "/api/v1/auth/token", json={"username": ADMIN[0], "password": ADMIN[1]},
