@@ -643,19 +643,23 @@ def _inspector_facts(user: User, start: datetime, to: datetime, as_of: datetime,
 def _grid_days(user: User, inspector_ids: list[int], first_day: date, last_day: date) -> dict[str, list[dict]]:
     """Per inspector: each of their responsibility grids in the caller's scope, with the local days in
     [first_day, last_day] their own tracks visited it and the patrols that did."""
+    # the visits gathered per inspector and grid before they meet the grids' names (joined to every
+    # visit, a city's month of 2.1 million visits took 9.1 s here; so 3.4 s: docs/performance.md,
+    # thirteenth round)
     rows = db.session.execute(text("""
-        SELECT u.id::text AS key, g.code, gr.name,
-               coalesce(array_agg(DISTINCT v.day ORDER BY v.day) FILTER (WHERE v.day IS NOT NULL), '{}') AS days,
-               coalesce(array_agg(DISTINCT v.patrol_id ORDER BY v.patrol_id) FILTER (WHERE v.day IS NOT NULL), '{}')
-                 AS patrol_ids
-        FROM users u
-        CROSS JOIN LATERAL (SELECT DISTINCT code FROM unnest(u.grid_codes) AS x(code)) g
-        LEFT JOIN grids gr ON gr.code = g.code
-        LEFT JOIN grid_visits v ON v.inspector_id = u.id AND v.grid_code = g.code
-                               AND v.day BETWEEN :first_day AND :last_day
-        WHERE u.id = ANY(:ids) AND g.code LIKE ANY(CAST(:scope AS text[]))
-        GROUP BY u.id, g.code, gr.name
-        ORDER BY u.id, g.code
+        WITH r AS (SELECT u.id, g.code FROM users u
+                   CROSS JOIN LATERAL (SELECT DISTINCT code FROM unnest(u.grid_codes) AS x(code)) g
+                   WHERE u.id = ANY(:ids) AND g.code LIKE ANY(CAST(:scope AS text[]))),
+        v AS (SELECT v.inspector_id, v.grid_code, array_agg(DISTINCT v.day ORDER BY v.day) AS days,
+                     array_agg(DISTINCT v.patrol_id ORDER BY v.patrol_id) AS patrol_ids
+              FROM grid_visits v
+              WHERE v.inspector_id IN (SELECT id FROM r) AND v.day BETWEEN :first_day AND :last_day
+              GROUP BY v.inspector_id, v.grid_code)
+        SELECT r.id::text AS key, r.code, gr.name, coalesce(v.days, '{}') AS days,
+               coalesce(v.patrol_ids, '{}') AS patrol_ids
+        FROM r LEFT JOIN grids gr ON gr.code = r.code
+        LEFT JOIN v ON v.inspector_id = r.id AND v.grid_code = r.code
+        ORDER BY r.id, r.code
     """), {"ids": inspector_ids, "scope": like_patterns(user.scope), "first_day": first_day,
            "last_day": last_day}).mappings().all()
     out: dict[str, list[dict]] = {}
