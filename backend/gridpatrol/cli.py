@@ -174,11 +174,14 @@ def _area_faults(areas, known: set[str]) -> dict:
     """What is wrong with each area of an import-areas file, by item."""
     if not isinstance(areas, list) or not areas:
         return {"file": ["a non-empty JSON list of areas: [{\"code\": \"310101001\", \"name\": \"…\"}, …]"]}
-    faults, codes = {}, {a.get("code") for a in areas if isinstance(a, dict)}
+    faults, seen = {}, set()
+    codes = {a.get("code") for a in areas if isinstance(a, dict) and isinstance(a.get("code"), str)}
     for i, a in enumerate(areas):
         code = a.get("code") if isinstance(a, dict) else None
         wrong = {}
-        if not isinstance(code, str) or not code.isascii() or not code.isdigit() or len(code) not in AREA_LEVELS:
+        if isinstance(code, str) and code in seen:
+            wrong["code"] = [f"{code} is listed twice"]
+        elif not isinstance(code, str) or not code.isascii() or not code.isdigit() or len(code) not in AREA_LEVELS:
             wrong["code"] = ["6 digits for a district, 9 for a street, 12 for a community"]
         else:
             parent = {6: None, 9: code[:6], 12: code[:9]}[len(code)]
@@ -191,9 +194,11 @@ def _area_faults(areas, known: set[str]) -> dict:
                 wrong["code"] = [f"{', '.join(missing)} is neither in the file nor known"]
         for field, required in (("name", True), ("name_en", False)):
             value = a.get(field) if isinstance(a, dict) else None
-            if (value is None and required) or (value is not None and not (isinstance(value, str)
-                                                                           and 0 < len(value.strip()) <= 100)):
+            if (value is None and required) or (value is not None and not (isinstance(value, str) and value.strip()
+                                                                           and len(value) <= 100)):
                 wrong[field] = ["a name of 1 to 100 characters"]
+        if isinstance(code, str):
+            seen.add(code)
         if wrong:
             faults[f"item {i} ({code})"] = wrong
     return faults
@@ -214,7 +219,7 @@ def import_areas(path):
 
     try:
         areas = json.loads(Path(path).read_text(encoding="utf-8"))
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:
         raise click.ClickException(f"{path}: {exc}")
     known = set(db.session.execute(select(AdminArea.code)).scalars())
     faults = _area_faults(areas, known)

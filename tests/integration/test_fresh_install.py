@@ -80,6 +80,9 @@ def test_a_catalog_file_with_a_fault_loads_nothing_and_names_it(fresh, tmp_path)
             ({"work_periods": {"mon": [], "tue": []}, "days": [{"date": "2026-10-01", "workday": False}]},
              "the week needs at least one working period"),
             ({"work_periods": {"mon": [["09:00", "25:00"]], "tue": [["18:00", "09:00"]]}}, '"tue"'),
+            ({"work_periods": {"monday": [["09:00", "12:00"]]}}, '{"monday": ["Unknown field."]}'),
+            ({"work_periods": {"mon": [["09:00", "12:00"]]}, "days": [{"date": "2026-10-01", "name": None}]},
+             "2026-10-01: a name is a text"),
             ({"days": []}, "work_periods")):
         calendar = tmp_path / "calendar.json"
         calendar.write_text(json.dumps(doc))
@@ -138,12 +141,15 @@ def test_areas_are_named_from_a_file_and_a_file_with_a_fault_names_none(fresh, t
     owner, app, run = fresh
     path = tmp_path / "areas.json"
     path.write_text(json.dumps(AREAS[1:] + [{"code": "990101001002", "name": "社区", "level": "street"},
-                                            {"code": "99010100100", "name": ""}], ensure_ascii=False))
+                                            {"code": "99010100100", "name": ""}, {"code": ["1"], "name": "x"},
+                                            {"code": "990101001", "name": "又一个"}], ensure_ascii=False))
     done = run("import-areas", str(path), role=app)
     assert done.returncode == 1 and "nothing loaded" in done.stderr
     assert '"item 0 (990101001)": {"code": ["990101 is neither in the file nor known"]}' in done.stderr
     assert '"level": ["a code of 12 digits is a community"]}' in done.stderr
     assert '"item 3 (99010100100)": {"code": ["6 digits' in done.stderr and '"name": ["a name of 1' in done.stderr
+    assert '"item 4 ([\'1\'])": {"code": ["6 digits' in done.stderr
+    assert '"item 5 (990101001)": {"code": ["990101001 is listed twice"]}' in done.stderr
     assert _areas(owner) == []
     path.write_text(json.dumps(AREAS, ensure_ascii=False))
     done = run("import-areas", str(path), role=app)
@@ -155,7 +161,9 @@ def test_areas_are_named_from_a_file_and_a_file_with_a_fault_names_none(fresh, t
 
 def test_the_contract_smoke_walks_the_closed_loop_on_a_fresh_install(fresh, tmp_path):
     owner, app, run = fresh
-    for args in (("catalog", "load-categories"), ("catalog", "load-calendar"),
+    areas = tmp_path / "areas.json"
+    areas.write_text(json.dumps(AREAS, ensure_ascii=False))
+    for args in (("catalog", "load-categories"), ("catalog", "load-calendar"), ("import-areas", str(areas)),
                  ("create-user", "--username", ADMIN[0], "--password", ADMIN[1], "--role", "admin",
                   "--scope", "990101")):
         done = run(*args, role=app)

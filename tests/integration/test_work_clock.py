@@ -285,3 +285,44 @@ def test_the_clock_is_written_whole_when_it_was_written_with_another_time_zone(a
         assert _row_versions()[rows[0].day_start] == before[rows[0].day_start]  # and day by day from then on
         while catalog.recount_handling_hours() is not None:  # the whole rewrites' recount, as the KPI worker does
             pass
+
+
+def test_a_recount_skips_ids_without_facts_and_leaves_a_batch_to_the_process_doing_one(
+        app, app_database_url, make_user, district):
+    """The recount goes by case id to the next case that has facts (ids have gaps: a refused report
+    uses one up), and a process that finds another doing a batch (or rebuilding the facts) leaves it
+    and holds nothing."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from gridpatrol.catalog import services as catalog
+    from gridpatrol.extensions import db
+
+    inspector = make_user("inspector", scope=[district["code"]])
+    first = inspector.report(lon=district["point"](5)[0], lat=district["point"](5)[1])["id"]
+    with app.app_context():
+        for _ in range(3):
+            db.session.execute(text("SELECT nextval(pg_get_serial_sequence('cases', 'id'))"))
+        db.session.commit()
+    second = inspector.report(lon=district["point"](6)[0], lat=district["point"](6)[1])["id"]
+    assert second > first + 1
+    with app.app_context():
+        try:
+            db.session.execute(text("INSERT INTO settings (key, value) VALUES ('kpi_hours_recount', :v)"
+                                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+                               {"v": f'{{"next_case": {first}}}'})
+            db.session.commit()
+            assert catalog.recount_handling_hours(batch=1) == 0
+            assert _recount_under_way() == {"next_case": second}  # not first + 1: no case there has facts
+            url = make_url(app_database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+            with psycopg.connect(url) as other:  # a rebuild, or another worker's batch, under way
+                other.execute(f"SELECT pg_advisory_lock({catalog.HOURS_RECOUNT_LOCK})")
+                assert catalog.recount_handling_hours() is None
+                assert _recount_under_way() == {"next_case": second}
+                other.execute(f"SELECT pg_advisory_unlock({catalog.HOURS_RECOUNT_LOCK})")
+            while catalog.recount_handling_hours() is not None:
+                pass
+            assert _recount_under_way() is None
+        finally:
+            catalog.end_hours_recount()
+            db.session.commit()

@@ -12,7 +12,7 @@ from ..core.errors import Problem
 from ..extensions import db
 from . import services
 from .routes import blp
-from .schemas import CategoryIn
+from .schemas import CategoryIn, WorkPeriodsIn
 
 
 def _document(path: str | None, name: str) -> tuple[Path, dict]:
@@ -35,7 +35,7 @@ def _checked_catalog(source: Path, doc: dict) -> dict:
         raise click.ClickException(f"{source}: nothing loaded; \"items\" must be a non-empty list of categories")
     faults, loaded = {}, []
     version, note = doc.get("version", 1), doc.get("note")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2 ** 31:
         faults["version"] = ["a whole number from 1: the catalog version the file is (at least)"]
     if note is not None and not isinstance(note, str):
         faults["note"] = ["a text"]
@@ -81,12 +81,17 @@ def load_calendar(path):
     periods of each weekday, and holidays and swapped working days (added or changed by date; days
     the file leaves out stay as they are)."""
     source, doc = _document(path, "calendar.json")
+    try:  # the week as PUT /calendar/work-periods takes it
+        doc = {**doc, "work_periods": WorkPeriodsIn().load(doc.get("work_periods") or {})}
+    except ValidationError as exc:
+        raise click.ClickException(f"{source}: nothing loaded; "
+                                   + json.dumps({"work_periods": exc.messages}, ensure_ascii=False))
     try:
         services.load_calendar(doc)
     except Problem as exc:
         db.session.rollback()
-        raise click.ClickException(f"{source}: nothing loaded; {exc.detail}"
-                                   + (f" {json.dumps(exc.errors, ensure_ascii=False)}" if exc.errors else ""))
+        raise click.ClickException(f"{source}: nothing loaded; "
+                                   + (json.dumps(exc.errors, ensure_ascii=False) if exc.errors else exc.detail))
     except (ValueError, KeyError, TypeError) as exc:
         db.session.rollback()
         raise click.ClickException(f"{source}: nothing loaded; {exc}")

@@ -140,10 +140,13 @@ def load_catalog(doc: dict) -> int:
 
 def load_calendar(doc: dict) -> None:
     """Load working periods and the year's holidays and swapped working days (geodata/calendar.json)."""
-    checked_week(doc.get("work_periods"))
+    week = checked_week(doc.get("work_periods")).to_dict()["work_periods"]
     WorkCalendar.from_dict(doc)  # refuse a malformed calendar before writing any of it
+    for day in doc.get("days") or []:
+        if not isinstance(day.get("name", ""), str) or len(day.get("name", "")) > 100:
+            raise invalid("days", f"{day['date']}: a name is a text of at most 100 characters")
     setting = db.session.get(Setting, WORK_PERIODS_KEY) or Setting(key=WORK_PERIODS_KEY)
-    setting.value = {"timezone": doc.get("timezone"), "work_periods": doc["work_periods"]}
+    setting.value = {"timezone": doc.get("timezone"), "work_periods": week}
     db.session.add(setting)
     for day in doc.get("days", []):
         d = date.fromisoformat(day["date"])
@@ -333,27 +336,39 @@ HOURS_RECOUNT_KEY = "kpi_hours_recount"
 HOURS_RECOUNT_BATCH = 10_000
 
 
+# recount batches take turns on this lock (a process that finds it taken leaves the batch to the one
+# that holds it, holding nothing); `gridpatrol kpis rebuild` holds it while it works every fact out again
+HOURS_RECOUNT_LOCK = "hashtext('gridpatrol:kpi_hours_recount')"
+
+
 def end_hours_recount() -> None:
-    """No recount of handling hours under way any more (done, or every fact worked out again anew)."""
+    """No recount of handling hours under way any more."""
     db.session.execute(delete(Setting).where(Setting.key == HOURS_RECOUNT_KEY))
+
+
+def hours_recount_next() -> int | None:
+    """The first case whose handling hours a recount under way has still to count; None when none is."""
+    state = db.session.execute(select(Setting.value).where(Setting.key == HOURS_RECOUNT_KEY)).scalar()
+    return None if state is None else int(state["next_case"])
 
 
 def recount_handling_hours(batch: int = HOURS_RECOUNT_BATCH) -> int | None:
     """One batch of the recount under way, in a transaction of its own: the facts of `batch` cases by id
-    counted with the clock as it is now; the facts whose hours changed, or None when no recount is under
-    way. Only rows of those cases are locked, briefly: reports and case actions go on. Two processes
-    take batches in turn. Facts kept after the clock changed count with it already, so the recount ends
-    at the last case there is when it gets there."""
+    counted with the clock as it is now; the facts whose hours changed, or None when there is nothing to
+    do now (no recount under way, or another process doing a batch or rebuilding the facts). Only rows
+    of those cases are locked, briefly: reports and case actions go on. Facts kept after the clock
+    changed count with it already, so the recount ends at the last case there is when it gets there."""
     try:
-        # the facts' table first, then the setting's row, as a change of the clock takes them: the two
-        # wait for each other instead of deadlocking
-        db.session.execute(text("LOCK TABLE kpi_facts IN ROW EXCLUSIVE MODE"))
-        state = db.session.execute(text(f"SELECT value FROM settings WHERE key = '{HOURS_RECOUNT_KEY}'"
-                                        " FOR UPDATE")).scalar()
-        if state is None:
+        if not db.session.execute(text(f"SELECT pg_try_advisory_xact_lock({HOURS_RECOUNT_LOCK})")).scalar():
             db.session.rollback()
             return None
-        lo, hi = int(state["next_case"]), int(state["next_case"]) + batch
+        # the facts' table, then the setting's row, as a change of the clock takes them
+        db.session.execute(text("LOCK TABLE kpi_facts IN ROW EXCLUSIVE MODE"))
+        lo = hours_recount_next()
+        if lo is None:
+            db.session.rollback()
+            return None
+        hi = lo + batch
         changed = _count_hours_again(db.session, "case_id >= :lo AND case_id < :hi", {"lo": lo, "hi": hi})
         after = db.session.execute(text("SELECT min(case_id) FROM kpi_facts WHERE case_id >= :hi"), {"hi": hi}).scalar()
         if after is not None:  # the next case that has facts (ids need not be dense)

@@ -7,6 +7,7 @@ from flask.views import MethodView
 
 from ..core.api import Blueprint
 from ..core.authz import current_user, requires
+from ..catalog import services as catalog
 from . import services
 from .schemas import (InspectorCoverageOut, InspectorDrillQuery, InspectorQuery, InspectorsOut, KpiOut, KpiQuery,
                       KpiRow, TrendOut, TrendQuery, VerificationDrillQuery, VerificationsOut)
@@ -128,6 +129,8 @@ def compact(every):
         folded = services.compact()
         recounted, _ = services.recount_hours()
         folded += services.compact()  # what the recount logged
-        click.echo(f"{folded} log rows folded; handling hours counted again: {recounted} facts changed")
+        left = catalog.hours_recount_next()
+        click.echo(f"{folded} log rows folded; handling hours counted again: {recounted} facts changed"
+                   + (f" (another process is counting them, from case {left})" if left is not None else ""))
     else:
         services.keep_compacting(every, lambda message: click.echo(message, err=True))

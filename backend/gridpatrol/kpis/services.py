@@ -101,11 +101,13 @@ def rebuild(batch: int = 100_000, jobs: int = 1) -> int:
     """The kept facts of every case worked out again, `batch` cases per transaction, then their daily sums;
     the fact rows written. `jobs` connections of the pool (which must hold them) share the batches: a
     database's cores each work one. A batch that fails stops the others after their current batch."""
-    # every fact is worked out again with the clock as it is: a recount of handling hours under way is
-    # done by this (it would only take the same rows in another order meanwhile)
-    catalog.end_hours_recount()
     top = db.session.execute(text("SELECT coalesce(max(id), 0) FROM cases")).scalar()
     db.session.commit()  # no snapshot held while the batches commit
+    # a recount of handling hours under way waits meanwhile (its batches would take the rows these
+    # rewrite in another order), and goes on afterwards (finding little to change)
+    turn = db.engine.connect()
+    turn.execute(text(f"SELECT pg_advisory_lock({catalog.HOURS_RECOUNT_LOCK})"))
+    turn.commit()  # the lock is the session's: no transaction held open meanwhile
     batches = [(lo, lo + batch - 1) for lo in range(0, top + 1, batch)]
     jobs = min(jobs, len(batches))
     engine, failed = db.engine, Event()
@@ -126,8 +128,13 @@ def rebuild(batch: int = 100_000, jobs: int = 1) -> int:
             raise
         return written
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        written = sum(pool.map(work, [batches[i::jobs] for i in range(jobs)]))
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            written = sum(pool.map(work, [batches[i::jobs] for i in range(jobs)]))
+    finally:
+        turn.execute(text(f"SELECT pg_advisory_unlock({catalog.HOURS_RECOUNT_LOCK})"))
+        turn.commit()
+        turn.close()
     rebuild_daily()
     db.session.commit()
     return written
