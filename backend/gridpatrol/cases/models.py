@@ -14,6 +14,12 @@ from .states import ACTIONS, OPEN, STATES
 SOURCES = ("inspector", "hotline", "open311")
 LOCATION_FLAGS = ("snapped", "outside", "poor_accuracy", "pin", "address_only")
 OPEN_SQL = check_in("status", sorted(OPEN))
+# open and running a stage's deadline (a suspended case's clock stands still); said in literals, as the
+# partial indexes on them say it, so that a prepared statement's plan can use them
+RUNNING_SQL = check_in("status", sorted(OPEN - {"suspended"}))
+ESCALATED_SQL = "escalation_level > 0"
+# what the queues' indexes keep beside their key: the scope's columns and the status
+QUEUE_INCLUDE = ["status", "district_code", "street_code", "community_code", "grid_code"]
 
 
 def point_sql(table: str = "") -> str:
@@ -87,6 +93,14 @@ class Case(db.Model):
         Index("ix_cases_open_grid", "grid_code", postgresql_include=["status", "stage_deadline", "district_code"],
               postgresql_where=text(OPEN_SQL)),
         Index("ix_cases_team_status", "lead_team_id", "status"),
+        # a desk's overdue, extension and escalated queues: counted and paged from their own cases'
+        # entries (migration 0023)
+        Index("ix_cases_running_deadline", "stage_deadline", postgresql_include=["reported_at", "id"] + QUEUE_INCLUDE,
+              postgresql_where=text(RUNNING_SQL)),
+        Index("ix_cases_pending_extension", "reported_at", "id", postgresql_include=QUEUE_INCLUDE,
+              postgresql_where=text("pending_extension IS NOT NULL")),
+        Index("ix_cases_escalated", "reported_at", "id", postgresql_include=QUEUE_INCLUDE,
+              postgresql_where=text(ESCALATED_SQL)),
         Index("ix_cases_category_reported", "category_code", "reported_at"),
         Index("ix_cases_registered_at", "registered_at"),
     )

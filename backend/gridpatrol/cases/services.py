@@ -23,7 +23,7 @@ from ..photos.models import Photo
 from ..teams import services as teams
 from ..teams.models import Team
 from . import states
-from .models import OPEN_SQL, Case, CaseEvent, point_sql
+from .models import ESCALATED_SQL, OPEN_SQL, RUNNING_SQL, Case, CaseEvent, point_sql
 from .states import OPEN, STAGE_OF
 
 # the team kinds that handle cases (四整合: patrol reports, supervision audits)
@@ -79,7 +79,7 @@ def timer(case: Case, now: datetime | None = None) -> str | None:
 
 
 def _overdue():
-    return Case.status.in_(OPEN - {"suspended"}) & (Case.stage_deadline < func.now())
+    return and_(text(f"cases.{RUNNING_SQL}"), Case.stage_deadline < func.now())
 
 
 # a dispatcher's queues, as list filters: the counts and the lists read the same definitions
@@ -106,9 +106,10 @@ def queue_counts(user: User) -> dict[str, int]:
         counts.update({name: int(n) for name, n in row._mapping.items()})
     rest = [name for name in QUEUES if name not in counted]
     if rest:
-        columns = [func.count().filter(_filters(select(Case.id), QUEUES[name]).whereclause).label(name)
-                   for name in rest]
-        row = db.session.execute(select(*columns).select_from(Case).where(scoped(user), Case.status.in_(OPEN))).one()
+        # a count each, so that each reads its queue's own index (migration 0023)
+        columns = [_filters(select(func.count()).select_from(Case).where(scoped(user), text(f"cases.{OPEN_SQL}")),
+                            QUEUES[name]).scalar_subquery().label(name) for name in rest]
+        row = db.session.execute(select(*columns)).one()
         counts.update(row._mapping)
     return {name: counts[name] for name in QUEUES}
 
@@ -163,7 +164,7 @@ def _filters(q, args: dict):
     if args.get("overdue") is not None:
         q = q.where(_overdue() if args["overdue"] else ~_overdue())
     if args.get("escalated") is not None:
-        q = q.where((Case.escalation_level > 0) if args["escalated"] else (Case.escalation_level == 0))
+        q = q.where(text(f"cases.{ESCALATED_SQL}") if args["escalated"] else (Case.escalation_level == 0))
     if args.get("pending_extension"):
         q = q.where(Case.pending_extension.is_not(None))
     if not args.get("kpi"):  # with `kpi`, from and to are the KPI's period, applied by the ids
