@@ -106,7 +106,7 @@ def queue_counts(user: User) -> dict[str, int]:
         counts.update({name: int(n) for name, n in row._mapping.items()})
     rest = [name for name in QUEUES if name not in counted]
     if rest:
-        # a count each, so that each reads its queue's own index (migration 0023)
+        # a count each, so that the extension and escalated ones read their queues' own indexes (0023)
         columns = [_filters(select(func.count()).select_from(Case).where(scoped(user), text(f"cases.{OPEN_SQL}")),
                             QUEUES[name]).scalar_subquery().label(name) for name in rest]
         row = db.session.execute(select(*columns)).one()

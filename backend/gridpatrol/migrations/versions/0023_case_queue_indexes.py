@@ -1,4 +1,4 @@
-"""cases: the dispatcher's overdue, extension and escalated queues from indexes of their own cases
+"""cases: the dispatcher's extension and escalated queues from indexes of their own cases
 
 Revision ID: 0023
 Revises: 0022
@@ -14,17 +14,15 @@ down_revision = '0022'
 branch_labels = None
 depends_on = None
 
-# A desk polls its queue counts every 5 s (GET /cases/queue-counts). The overdue, extension and
-# escalated queues were counted over every open case in the caller's scope: 205 ms with 300,000 open
-# cases, and the escalated and extension tabs' pages walked every case newest first. Each queue now has
-# an index of its own cases only, with the scope's columns beside the key, so a count or a page reads
-# those cases' entries and nothing else. The extension and escalated indexes hold a few rows (cases
-# waiting on a decision, or escalated); the overdue one every open case that runs a deadline (not
-# suspended), keyed by that deadline, so the overdue ones are a range of it.
-RUNNING = "status IN ('dispatched', 'handled', 'in_progress', 'registered', 'reported', 'returned')"
+# A desk polls its queue counts every 5 s (GET /cases/queue-counts). The extension and escalated
+# queues were counted over every open case in the caller's scope, and their tabs' pages walked every
+# case newest first to find their few. Each now has an index of its own cases only (a few rows: cases
+# waiting on an extension decision, or escalated), with the scope's columns beside the key, so a count
+# or a page reads those entries and nothing else. The overdue queue keeps its count over the open
+# cases: an index of every running case by its deadline made that count 2.7 times faster but cost every
+# report an entry (docs/performance.md, thirteenth round).
 SCOPE = ['status', 'district_code', 'street_code', 'community_code', 'grid_code']
 INDEXES = (
-    ('ix_cases_running_deadline', ['stage_deadline'], ['reported_at', 'id'] + SCOPE, RUNNING),
     ('ix_cases_pending_extension', ['reported_at', 'id'], SCOPE, 'pending_extension IS NOT NULL'),
     ('ix_cases_escalated', ['reported_at', 'id'], SCOPE, 'escalation_level > 0'),
 )
