@@ -167,11 +167,10 @@ def import_grids(path, code_field, name_field, dry_run):
         click.echo(f"  feature {r['index']} ({r['code']}): {r['reason']}")
 
 
-AREA_LEVELS = {6: "district", 9: "street", 12: "community"}
-
-
 def _area_faults(areas, known: set[str]) -> dict:
     """What is wrong with each area of an import-areas file, by item."""
+    from .grids.services import AREA_LEVELS, area_parent
+
     if not isinstance(areas, list) or not areas:
         return {"file": ["a non-empty JSON list of areas: [{\"code\": \"310101001\", \"name\": \"…\"}, …]"]}
     faults, seen = {}, set()
@@ -184,7 +183,7 @@ def _area_faults(areas, known: set[str]) -> dict:
         elif not isinstance(code, str) or not code.isascii() or not code.isdigit() or len(code) not in AREA_LEVELS:
             wrong["code"] = ["6 digits for a district, 9 for a street, 12 for a community"]
         else:
-            parent = {6: None, 9: code[:6], 12: code[:9]}[len(code)]
+            parent = area_parent(code)
             if a.get("level", AREA_LEVELS[len(code)]) != AREA_LEVELS[len(code)]:
                 wrong["level"] = [f"a code of {len(code)} digits is a {AREA_LEVELS[len(code)]}"]
             if a.get("parent_code", parent) != parent:
@@ -225,8 +224,8 @@ def import_areas(path):
     faults = _area_faults(areas, known)
     if faults:
         raise click.ClickException(f"{path}: nothing loaded; " + json.dumps(faults, ensure_ascii=False, sort_keys=True))
-    grids.area_names([{**a, "level": AREA_LEVELS[len(a["code"])],
-                       "parent_code": {6: None, 9: a["code"][:6], 12: a["code"][:9]}[len(a["code"])]} for a in areas])
+    grids.area_names([{**a, "level": grids.AREA_LEVELS[len(a["code"])], "parent_code": grids.area_parent(a["code"])}
+                      for a in areas])
     db.session.commit()
     new = {a["code"] for a in areas} - known
     click.echo(f"{len(areas)} areas: {len(new)} added, {len(areas) - len(new)} renamed")

@@ -85,20 +85,28 @@ def _scope_params(scope) -> dict:
     return {f"s{i}": p for i, p in enumerate(like_patterns(scope))}
 
 
+# an area's level by the length of its code; its parent is its code less the last three digits
+AREA_LEVELS = {6: "district", 9: "street", 12: "community"}
+
+
+def area_parent(code: str) -> str | None:
+    """The code of the area holding this district, street or community (None for a district)."""
+    return code[:-3] if len(code) > 6 else None
+
+
 def ensure_areas(codes: set[str], names: dict[str, str]) -> None:
     """Create the district, street and community rows a set of grid codes needs."""
     wanted = {}
     for code in codes:
-        for level, n in (("district", 6), ("street", 9), ("community", 12)):
+        for n, level in AREA_LEVELS.items():
             wanted[code[:n]] = level
     existing = set(db.session.execute(select(AdminArea.code).where(AdminArea.code.in_(list(wanted)))).scalars())
     for code in sorted(wanted, key=len):
         if code in existing:
             continue
         level = wanted[code]
-        parent = {"district": None, "street": code[:6], "community": code[:9]}[level]
         db.session.add(AdminArea(code=code, level=level, name=names.get(code) or f"{level} {code}",
-                                 parent_code=parent))
+                                 parent_code=area_parent(code)))
     db.session.flush()
 
 
