@@ -36,21 +36,23 @@ def fresh(empty_database):
     return owner, app, run
 
 
-def _catalog(owner: str) -> tuple[int, list[tuple[str, bool]]]:
+def _rows(owner: str, sql: str, *params) -> list[tuple]:
+    """The rows of one statement in the fresh database, read as its owner."""
     with psycopg.connect(owner.replace("+psycopg", "")) as c:
-        version = c.execute("SELECT coalesce(max(version), 0) FROM catalog_versions").fetchone()[0]
-        rows = c.execute("SELECT code, retired_in_version IS NULL FROM categories ORDER BY code").fetchall()
-    return version, rows
+        return c.execute(sql, params).fetchall()
+
+
+def _catalog(owner: str) -> tuple[int, list[tuple[str, bool]]]:
+    return (_rows(owner, "SELECT coalesce(max(version), 0) FROM catalog_versions")[0][0],
+            _rows(owner, "SELECT code, retired_in_version IS NULL FROM categories ORDER BY code"))
 
 
 def _calendar_days(owner: str) -> list[tuple[str, bool]]:
-    with psycopg.connect(owner.replace("+psycopg", "")) as c:
-        return c.execute("SELECT to_char(day, 'YYYY-MM-DD'), workday FROM calendar_days ORDER BY day").fetchall()
+    return _rows(owner, "SELECT to_char(day, 'YYYY-MM-DD'), workday FROM calendar_days ORDER BY day")
 
 
 def _work_periods(owner: str):
-    with psycopg.connect(owner.replace("+psycopg", "")) as c:
-        return c.execute("SELECT value FROM settings WHERE key = 'work_periods'").fetchone()
+    return _rows(owner, "SELECT value FROM settings WHERE key = 'work_periods'")
 
 
 def test_a_catalog_file_with_a_fault_loads_nothing_and_names_it(fresh, tmp_path):
@@ -112,9 +114,8 @@ def test_the_shipped_catalog_and_calendar_load_and_a_category_left_out_is_retire
     assert done.returncode == 0, done.stderr
     assert f"catalog version {version + 1}: {len(codes) - 1} categories (0 new), 1 retired: {codes[0]}" in done.stdout
     assert _catalog(owner) == (version + 1, [(codes[0], False)] + [(code, True) for code in codes[1:]])
-    with psycopg.connect(owner.replace("+psycopg", "")) as c:
-        assert c.execute("SELECT limits->'B'->'amount' FROM categories WHERE code = %s",
-                         (shipped["items"][0]["code"],)).fetchone()[0] == 6
+    assert _rows(owner, "SELECT limits->'B'->'amount' FROM categories WHERE code = %s",
+                 shipped["items"][0]["code"]) == [(6,)]
     done = run("catalog", "load-categories", role=app)  # the shipped file again brings it back
     assert done.returncode == 0, done.stderr
     assert f"{len(codes)} categories (0 new, 1 back from retirement: {codes[0]}), 0 retired" in done.stdout
@@ -132,9 +133,8 @@ AREAS = [{"code": "990101", "name": "冒烟区", "name_en": "Smoke District"},
 
 
 def _areas(owner: str) -> list[tuple]:
-    with psycopg.connect(owner.replace("+psycopg", "")) as c:
-        return c.execute("SELECT code, level, name, name_en, parent_code FROM admin_areas"
-                         " WHERE code LIKE '990101%' ORDER BY code").fetchall()
+    return _rows(owner, "SELECT code, level, name, name_en, parent_code FROM admin_areas"
+                        " WHERE code LIKE '990101%%' ORDER BY code")
 
 
 def test_areas_are_named_from_a_file_and_a_file_with_a_fault_names_none(fresh, tmp_path):
