@@ -65,6 +65,38 @@ def test_queue_counts_are_scoped(crew, make_user):
     assert outsider.get("/api/v1/cases/queue-counts").get_json() == dict.fromkeys(QUEUES, 0)
 
 
+def test_the_overdue_count_reads_each_grids_kept_deadlines_and_counts_cases_without_a_grid(crew, app, make_user):
+    late_in_grid = _report(crew, i=4)
+    _report(crew, i=4)                                          # on time
+    lon, lat = crew["district"]["point"](4)
+    late_outside = crew["inspector"].report(lon=lon - 0.01, lat=lat)   # ~1 km out: no grid
+    assert late_outside["grid_code"] is None and late_in_grid["grid_code"]
+    from gridpatrol.extensions import db
+
+    def sql(statement, **params):
+        with app.app_context():
+            db.session.execute(text(statement), params)
+            db.session.commit()
+
+    sql("UPDATE cases SET stage_deadline = now() - interval '1 hour' WHERE id IN (:a, :b)",
+        a=late_in_grid["id"], b=late_outside["id"])
+    d = crew["dispatcher"]
+    street = make_user("dispatcher", scope=[late_in_grid["grid_code"][:9]])
+    for user, expected in ((d, 2), (street, 1), (make_user("dispatcher", scope=["320102"]), 0)):
+        assert user.get("/api/v1/cases/queue-counts").get_json()["overdue"] == expected
+        assert user.get("/api/v1/cases?queue=overdue").get_json()["total"] == expected
+    # the grid's count is its kept deadlines: a spoiled row shows, and the recount mends it
+    sql("UPDATE grid_open_cases SET deadlines = '{}' WHERE grid_code = :g", g=late_in_grid["grid_code"])
+    assert d.get("/api/v1/cases/queue-counts").get_json()["overdue"] == 1
+    assert d.get("/api/v1/cases?queue=overdue").get_json()["total"] == 1      # the list's total reads them too
+    assert street.get("/api/v1/cases/queue-counts").get_json()["overdue"] == 0
+    with app.app_context():
+        from gridpatrol.cases import services
+        assert services.recount() >= 1
+        db.session.commit()
+    assert d.get("/api/v1/cases/queue-counts").get_json()["overdue"] == 2
+
+
 def test_unknown_queue_is_422(crew):
     r = crew["dispatcher"].get("/api/v1/cases?queue=lunch")
     assert r.status_code == 422 and "queue" in r.get_json()["errors"]

@@ -18,6 +18,9 @@ OPEN_SQL = check_in("status", sorted(OPEN))
 # literals, so that a prepared statement's generic plan can still prove the partial indexes they imply
 RUNNING_SQL = check_in("status", sorted(OPEN - {"suspended"}))
 ESCALATED_SQL = "escalation_level > 0"
+# overdue among a grid_open_cases row's open cases (migration 0020): its sorted deadlines before now
+# (width_bucket counts those at or before its first argument; deadlines are whole microseconds)
+KEPT_OVERDUE_SQL = "width_bucket(now() - interval '1 microsecond', {alias}.deadlines)"
 # what the queues' indexes keep beside their key: the scope's columns and the status
 QUEUE_INCLUDE = ["status", "district_code", "street_code", "community_code", "grid_code"]
 

@@ -6,14 +6,14 @@ from functools import lru_cache
 from flask import current_app
 from geoalchemy2.shape import to_shape
 from psycopg.errors import LockNotAvailable
-from sqlalchemy import (BigInteger, Float, Integer, and_, bindparam, column, func, literal_column, or_, select, table,
-                        text)
+from sqlalchemy import (BigInteger, Float, Integer, and_, bindparam, column, false, func, literal_column, or_, select,
+                        table, text, true)
 from sqlalchemy.exc import OperationalError
 
 from ..auth.models import User
 from ..catalog import services as catalog
 from ..catalog.models import Category
-from ..core.authz import EVERYWHERE, LEVEL_BY_LENGTH, case_scope_sql, scope_clause
+from ..core.authz import EVERYWHERE, LEVEL_BY_LENGTH, case_scope_sql, grid_code_range, scope_clause
 from ..core.db import utcnow
 from ..core.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, invalid
 from ..core.geo import distance_m
@@ -23,7 +23,7 @@ from ..photos.models import Photo
 from ..teams import services as teams
 from ..teams.models import Team
 from . import states
-from .models import ESCALATED_SQL, OPEN_SQL, RUNNING_SQL, Case, CaseEvent, point_sql
+from .models import ESCALATED_SQL, KEPT_OVERDUE_SQL, OPEN_SQL, RUNNING_SQL, Case, CaseEvent, point_sql
 from .states import OPEN, STAGE_OF
 
 # the team kinds that handle cases (四整合: patrol reports, supervision audits)
@@ -94,8 +94,8 @@ QUEUES = {
 
 
 def queue_counts(user: User) -> dict[str, int]:
-    """How many cases wait in each queue: the queues of statuses alone from case_counts, the others
-    counted over the open cases, in one query each."""
+    """How many cases wait in each queue: the queues of statuses alone from case_counts, the overdue one
+    from the deadlines kept per grid, the others counted over their own indexes."""
     counted = [name for name, args in QUEUES.items() if _counts_answer(user, args)]
     counts = {}
     if counted:
@@ -106,12 +106,32 @@ def queue_counts(user: User) -> dict[str, int]:
         counts.update({name: int(n) for name, n in row._mapping.items()})
     rest = [name for name in QUEUES if name not in counted]
     if rest:
-        # a count each, so that the extension and escalated ones read their queues' own indexes (0023)
-        columns = [_filters(select(func.count()).select_from(Case).where(scoped(user), text(f"cases.{OPEN_SQL}")),
-                            QUEUES[name]).scalar_subquery().label(name) for name in rest]
+        # a count each, so that the extension and escalated ones read their queues' own indexes (0023),
+        # and the overdue one the deadlines kept per grid
+        columns = [(_overdue_count(user) if name == "overdue" else _filters(
+                        select(func.count()).select_from(Case).where(scoped(user), text(f"cases.{OPEN_SQL}")),
+                        QUEUES[name]).scalar_subquery()).label(name) for name in rest]
         row = db.session.execute(select(*columns)).one()
         counts.update(row._mapping)
     return {name: counts[name] for name in QUEUES}
+
+
+_grid_open_cases = table("grid_open_cases", column("grid_code"))
+
+
+def _overdue_count(user: User):
+    """The overdue queue's count: the stage deadlines before now that grid_open_cases keeps for each grid
+    in scope (as the map counts them; a case's areas are its grid's), and the overdue cases without a
+    grid, counted. Not a count over every running case: at a city's size that read them all, for every
+    desk's poll."""
+    code = _grid_open_cases.c.grid_code
+    in_scope = true() if EVERYWHERE in user.scope else or_(false(), *[
+        code.between(*grid_code_range(s)) for s in user.scope])
+    kept = (select(func.coalesce(func.sum(literal_column(KEPT_OVERDUE_SQL.format(alias="grid_open_cases"))), 0))
+            .select_from(_grid_open_cases).where(in_scope))
+    gridless = _filters(select(func.count()).select_from(Case).where(
+        scoped(user), Case.grid_code.is_(None), text(f"cases.{OPEN_SQL}")), QUEUES["overdue"])
+    return kept.scalar_subquery() + gridless.scalar_subquery()
 
 
 def list_cases(user: User, args: dict, page: int, per_page: int) -> tuple[list[Case], int]:
@@ -121,6 +141,8 @@ def list_cases(user: User, args: dict, page: int, per_page: int) -> tuple[list[C
     if _counts_answer(user, args):
         total = int(db.session.execute(select(func.coalesce(func.sum(_case_counts.c.n), 0))
                                        .where(_counts_scoped(user), *_counted_conditions(args))).scalar_one())
+    elif _filters_given(args) == {"overdue"} and args["overdue"]:
+        total = int(db.session.execute(select(_overdue_count(user))).scalar_one())
     else:
         total = db.session.execute(select(func.count()).select_from(q.subquery())).scalar_one()
     order = (Case.reported_at.asc() if args.get("sort") == "oldest" else Case.reported_at.desc(), Case.id.desc())
@@ -198,11 +220,14 @@ _COUNTED = {"status": "status", "urgency": "urgency", "street": "street_code", "
 _NOT_FILTERS = {"queue", "sort", "page", "per_page"}
 
 
+def _filters_given(args: dict) -> set[str]:
+    return {name for name, value in args.items() if value is not None} - _NOT_FILTERS
+
+
 def _counts_answer(user: User, args: dict) -> bool:
     """Whether case_counts gives the total of these filters in the user's scope: every filter is one
     of its columns, and so is every scope code's level (a grid's is not)."""
-    filters = {name for name, value in args.items() if value is not None} - _NOT_FILTERS
-    return filters <= _COUNTED.keys() and all(
+    return _filters_given(args) <= _COUNTED.keys() and all(
         code == EVERYWHERE or LEVEL_BY_LENGTH.get(len(code)) in ("district", "street", "community")
         for code in user.scope)
 

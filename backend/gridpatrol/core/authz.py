@@ -87,6 +87,12 @@ def like_patterns(scope) -> list[str]:
     return ["%" if s == EVERYWHERE else s + "%" for s in scope]
 
 
+def grid_code_range(scope_code: str) -> tuple[str, str]:
+    """The 15-digit grid codes a district, street, community or grid code begins, as the bounds of a
+    range: an index on the code walks it under any collation (a LIKE prefix only under C)."""
+    return scope_code.ljust(15, "0"), scope_code.ljust(15, "9")
+
+
 _CASE_COLUMN = {6: "district_code", 9: "street_code", 12: "community_code", 15: "grid_code"}
 
 

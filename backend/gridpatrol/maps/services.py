@@ -17,7 +17,7 @@ from psycopg.errors import LockNotAvailable
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from ..cases.models import OPEN_SQL, tile_key_sql
+from ..cases.models import KEPT_OVERDUE_SQL, OPEN_SQL, tile_key_sql
 from ..cases.states import OPEN
 from ..core.authz import case_scope_sql, like_patterns
 from ..core.db import driver_sql
@@ -94,9 +94,7 @@ def _params(z, x, y, scope, margin_px=0) -> dict:
     return {"z": z, "x": x, "y": y, "margin": margin_px / TILE_PX, "patterns": like_patterns(scope)}
 
 
-# overdue among a grid_open_cases row's open cases (migration 0020): its sorted deadlines before now
-# (width_bucket counts those at or before its first argument; deadlines are whole microseconds)
-_KEPT_OVERDUE = "width_bucket(now() - interval '1 microsecond', n.deadlines)"
+_KEPT_OVERDUE = KEPT_OVERDUE_SQL.format(alias="n")
 
 
 def _counts_sql(filters: str, overdue: str, kept: bool = False) -> str:
