@@ -26,6 +26,7 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
     logging.basicConfig(level=logging.INFO)
+    _limit_statements(app)
 
     from . import models  # noqa: F401  (every table on the metadata, for Alembic)
 
@@ -74,6 +75,18 @@ def create_app(config: dict | None = None) -> Flask:
     _refuse_other_media(app)
     _security_headers(app)
     return app
+
+
+def _limit_statements(app: Flask) -> None:
+    """REQUEST_STATEMENT_TIMEOUT_S as the connections' statement_timeout, set when each connects (no
+    round trip per request). A statement past it is cancelled and its request answered 503
+    (core.api.database_problem)."""
+    seconds = app.config["REQUEST_STATEMENT_TIMEOUT_S"]
+    if seconds and seconds > 0:
+        engine = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+        connect = dict(engine.get("connect_args", {}))
+        connect["options"] = f"{connect.get('options', '')} -c statement_timeout={max(1, round(seconds * 1000))}".strip()
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**engine, "connect_args": connect}
 
 
 def _refuse_other_media(app: Flask) -> None:

@@ -12,7 +12,13 @@ from . import create_app
 from .config import Config
 
 
-@click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_default_commands=False, add_version_option=False)
+def _command_app():
+    """The app the commands work with: their statements run unlimited (a rebuild runs minutes);
+    `serve` makes its own app, with the served limit."""
+    return create_app({"REQUEST_STATEMENT_TIMEOUT_S": 0})
+
+
+@click.group(cls=FlaskGroup, create_app=_command_app, add_default_commands=False, add_version_option=False)
 @click.pass_context
 def main(ctx):
     """GridPatrol: grid-based urban management. Settings come from the environment (DATABASE_URL, …)."""
@@ -22,7 +28,7 @@ def main(ctx):
 
 
 def _owner_app():
-    return create_app({"SQLALCHEMY_DATABASE_URI": Config.MIGRATE_DATABASE_URL})
+    return create_app({"SQLALCHEMY_DATABASE_URI": Config.MIGRATE_DATABASE_URL, "REQUEST_STATEMENT_TIMEOUT_S": 0})
 
 
 # Flask-Migrate's `db` group (upgrade, downgrade, current, history …), plus `db app-role`

@@ -30,6 +30,10 @@ class Config:
                                  # there: a worker killed or restarted mid-request leaves no statement running
                                  "connect_args": {"connect_timeout": _int("DB_CONNECT_TIMEOUT_S", 5),
                                                   "options": "-c jit=off -c client_connection_check_interval=2000"}}
+    # the longest a served request's statement may run (seconds; 0: no limit). A read of a whole city's
+    # raw KPIs over years runs minutes of a CPU; past this it is cancelled and answered 503. Only the
+    # served app's connections carry it: the `gridpatrol` commands (rebuilds, imports) run unlimited.
+    REQUEST_STATEMENT_TIMEOUT_S = _float("REQUEST_STATEMENT_TIMEOUT_S", 60)
     SECRET_KEY = os.environ.get("SECRET_KEY", "")
     TIMEZONE = os.environ.get("GRIDPATROL_TIMEZONE", "Asia/Shanghai")
     PHOTO_STORAGE = os.environ.get("PHOTO_STORAGE", str(ROOT / "var" / "photos"))

@@ -10,12 +10,12 @@ import marshmallow as ma
 import flask_smorest
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
-from psycopg.errors import DeadlockDetected, FeatureNotSupported, SerializationFailure
+from psycopg.errors import DeadlockDetected, FeatureNotSupported, QueryCanceled, SerializationFailure
 from sqlalchemy.exc import DataError, InterfaceError, NotSupportedError, OperationalError
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
-from .errors import Problem
+from .errors import Conflict, Problem, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -65,21 +65,37 @@ def stale_statement(error) -> bool:
         or "cached plan must not change result type" in (orig.diag.message_primary or ""))
 
 
-def database_problem(error):
+def from_the_database(error: Exception) -> bool:
+    """Whether an error is the database's answer to a request that was itself fine (database_error)."""
+    return isinstance(error, (OperationalError, InterfaceError)) or stale_statement(error)
+
+
+def database_error(error) -> Problem:
     """An operational database error as the client should see it: two requests that collided
     (deadlock, serialization failure) are a conflict to retry; a statement prepared before a
-    migration is refused once per connection, and answers after a retry; anything else means the
-    database is restarting or unreachable. Either way nothing was written."""
-    if isinstance(getattr(error, "orig", None), (DeadlockDetected, SerializationFailure)):
-        log.info("requests collided: %s", error.orig)
-        return problem_response(409, "Conflict", "The change collided with another one; read and retry")
+    migration is refused once per connection, and answers after a retry; a statement that ran past
+    REQUEST_STATEMENT_TIMEOUT_S was stopped (asking the same again would be stopped again); anything
+    else means the database is restarting or unreachable. Either way nothing was written."""
+    orig = getattr(error, "orig", None)
+    if isinstance(orig, (DeadlockDetected, SerializationFailure)):
+        log.info("requests collided: %s", orig)
+        return Conflict("The change collided with another one; read and retry")
+    if isinstance(orig, QueryCanceled) and "statement timeout" in str(orig):
+        log.warning("statement cancelled: %s", orig)
+        return Unavailable(f"The request took longer than the {current_app.config['REQUEST_STATEMENT_TIMEOUT_S']:g} s "
+                           "a request may run, and was stopped; nothing was changed. Ask for less: a shorter "
+                           "period or a smaller area")
     if stale_statement(error):
-        log.warning("prepared statement outlived a schema change: %s", error.orig)
-        return problem_response(503, "Service Unavailable", "The database schema changed during the request; retry",
-                                headers={"Retry-After": "1"})
-    log.warning("database unavailable: %s", getattr(error, "orig", error))
-    return problem_response(503, "Service Unavailable", "The database did not answer; retry",
-                            headers={"Retry-After": "2"})
+        log.warning("prepared statement outlived a schema change: %s", orig)
+        return Unavailable("The database schema changed during the request; retry", headers={"Retry-After": "1"})
+    log.warning("database unavailable: %s", orig or error)
+    return Unavailable("The database did not answer; retry", headers={"Retry-After": "2"})
+
+
+def database_problem(error):
+    """database_error(error), answered as problem+json."""
+    problem = database_error(error)
+    return problem_response(problem.status, problem.title, problem.detail, None, problem.headers)
 
 
 class ProblemSchema(ma.Schema):
@@ -161,7 +177,7 @@ class ProblemApi(Api):
     def handle_unexpected(self, error: Exception):
         if isinstance(error, HTTPException):
             return self.handle_http_exception(error)
-        if isinstance(error, (OperationalError, InterfaceError)) or stale_statement(error):
+        if from_the_database(error):
             return database_problem(error)
         if isinstance(error, DataError):
             # a value the schemas let through but PostgreSQL refuses (out of range, malformed):

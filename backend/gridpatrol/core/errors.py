@@ -39,6 +39,10 @@ class Conflict(Problem):
     status, title = 409, "Conflict"
 
 
+class Unavailable(Problem):
+    status, title = 503, "Service Unavailable"
+
+
 class PreconditionFailed(Problem):
     status, title = 412, "Precondition failed"
 

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound as RouteNotFound
 
-from ..core.api import Blueprint, schema_instance
+from ..core.api import Blueprint, database_error, from_the_database, schema_instance
 from ..core.authz import current_user, requires
 from ..core.errors import BadRequest, Problem
 from . import formats, services
@@ -133,6 +133,8 @@ def _spec_status(status: int) -> int:
 @bp.errorhandler(Exception)
 def _error(exc: Exception):
     headers = {}
+    if from_the_database(exc):  # the database away, or a statement past its limit: 503, as on the API
+        exc = database_error(exc)
     if isinstance(exc, Problem):
         status, headers = exc.status, dict(exc.headers)
         if exc.errors:
