@@ -190,6 +190,10 @@ def test_coverage_per_grid_for_a_day(make_user, district):
     walker = make_user("inspector", scope=[code], grid_codes=[grids[0], grids[1], grids[3]])
     idle = make_user("inspector", scope=[code], grid_codes=[grids[3], grids[8]])
     make_user("dispatcher", scope=[code], grid_codes=[grids[7]])  # not an inspector: no responsibility
+    gone = make_user("inspector", scope=[code], grid_codes=[grids[5], grids[3]])
+    admin = make_user("admin", scope=[code])
+    r = admin.client.patch(f"/api/v1/users/{gone.id}", json={"active": False}, headers=admin._headers(None))
+    assert r.status_code == 200, r.get_json()   # deactivated: responsible for nothing any more
     patrol = start(walker)
     send(walker, patrol["id"], 1, pts((p(0), at("09:00")), (p(0), at("09:30")), (p(2), at("09:40"))))
     end(walker, patrol["id"])
@@ -209,6 +213,7 @@ def test_coverage_per_grid_for_a_day(make_user, district):
     assert by_code[grids[0]]["responsible"] == [walker.id]
     assert by_code[grids[3]]["responsible"] == sorted([walker.id, idle.id])
     assert by_code[grids[7]]["responsible"] == [] and by_code[grids[2]]["responsible"] == []
+    assert by_code[grids[5]]["responsible"] == []
     visit = by_code[grids[0]]["visits"][0]
     assert visit["inspector_id"] == walker.id
     assert datetime.fromisoformat(visit["first_at"]) == datetime(2026, 3, 10, 9, 0, tzinfo=SHANGHAI)

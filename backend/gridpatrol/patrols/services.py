@@ -105,7 +105,8 @@ def _area_patterns(area: str | None, scope) -> list[str]:
 
 
 def coverage(day: date, area: str | None, user: User) -> dict:
-    """Per grid of the area: responsible inspectors, and whether (by whom, when) a track visited it."""
+    """Per grid of the area: responsible inspectors (active ones: a deactivated account patrols nothing),
+    and whether (by whom, when) a track visited it."""
     area = area or None
     patterns = _area_patterns(area, user.scope)
     # the inspectors' grids and the day's visits read once for the area and joined to its grids (a
@@ -115,7 +116,7 @@ def coverage(day: date, area: str | None, user: User) -> dict:
         WITH g AS (SELECT code, name FROM grids WHERE code LIKE ANY(CAST(:prefixes AS text[]))),
         r AS (SELECT c AS code, array_agg(DISTINCT u.id ORDER BY u.id) AS ids
               FROM users u CROSS JOIN LATERAL unnest(u.grid_codes) AS c
-              WHERE 'inspector' = ANY(u.roles) AND c LIKE ANY(CAST(:prefixes AS text[])) GROUP BY c),
+              WHERE 'inspector' = ANY(u.roles) AND u.active AND c LIKE ANY(CAST(:prefixes AS text[])) GROUP BY c),
         v AS (SELECT v.grid_code AS code,
                      json_agg(json_build_object('inspector_id', v.inspector_id, 'first_at', v.first_at)
                               ORDER BY v.first_at) AS visits
