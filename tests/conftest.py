@@ -186,22 +186,31 @@ _districts = itertools.count(1)
 
 
 @pytest.fixture
-def district(app):
-    """A fresh district of 3×3 grids (0.001° squares) far from the others: counts in it are the test's own.
+def make_district(app):
+    """make_district() -> a fresh district of 3×3 grids (0.001° squares) far from the others: counts in
+    it are the test's own.
 
     Returns a dict: code, grid codes, and `point(i)` giving the centre (lon, lat) of grid i (0–8)."""
     from gridpatrol.extensions import db
     from gridpatrol.grids import importer
 
-    n = next(_districts)
-    code = f"98{n:04d}"
-    x0, y0, d = 100.0 + n * 0.01, 30.0, 0.001
-    with app.app_context():
-        result = importer.import_grids(json.dumps(block_geojson(code, x0, y0, 3, d)).encode(), "block.geojson")
-        db.session.commit()
-        assert result.created == 9, result
-    return {"code": code, "grids": [f"{code}001001{i:03d}" for i in range(1, 10)], "d": d,
-            "point": lambda i: (x0 + (i % 3) * d + d / 2, y0 - (i // 3) * d - d / 2)}
+    def make():
+        n = next(_districts)
+        code = f"98{n:04d}"
+        x0, y0, d = 100.0 + n * 0.01, 30.0, 0.001
+        with app.app_context():
+            result = importer.import_grids(json.dumps(block_geojson(code, x0, y0, 3, d)).encode(), "block.geojson")
+            db.session.commit()
+            assert result.created == 9, result
+        return {"code": code, "grids": [f"{code}001001{i:03d}" for i in range(1, 10)], "d": d,
+                "point": lambda i: (x0 + (i % 3) * d + d / 2, y0 - (i // 3) * d - d / 2)}
+    return make
+
+
+@pytest.fixture
+def district(make_district):
+    """A fresh district (make_district)."""
+    return make_district()
 
 
 @pytest.fixture(scope="session")

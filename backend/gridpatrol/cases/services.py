@@ -7,7 +7,7 @@ from flask import current_app
 from geoalchemy2.shape import to_shape
 from psycopg.errors import LockNotAvailable
 from sqlalchemy import (BigInteger, Float, Integer, and_, bindparam, column, false, func, literal_column, or_, select,
-                        table, text, true)
+                        table, text, true, union_all)
 from sqlalchemy.exc import OperationalError
 
 from ..auth.models import User
@@ -147,10 +147,43 @@ def list_cases(user: User, args: dict, page: int, per_page: int) -> tuple[list[C
         total = db.session.execute(select(func.count()).select_from(q.subquery())).scalar_one()
     order = (Case.reported_at.asc() if args.get("sort") == "oldest" else Case.reported_at.desc(), Case.id.desc())
     window = q.order_by(*order).offset((page - 1) * per_page).limit(per_page)
-    if _open_box(args):
+    parts = None if _filters_given(args) else _scope_parts(user)
+    if parts:
+        # no filter, and a scope of several areas (or everything): each area's first cases in the page's
+        # order from its own index, merged. One walk of every case in scope, sorted, took 0.26-0.40 s at
+        # 1M cases for a caller of two districts or the whole city (docs/performance.md, fourteenth round)
+        ahead = select(Case.id, Case.reported_at).order_by(*order).limit(page * per_page)
+        merged = union_all(*[ahead.where(part) for part in parts]).subquery()
+        window = (select(merged.c.id).order_by(merged.c.reported_at.asc() if args.get("sort") == "oldest"
+                                               else merged.c.reported_at.desc(), merged.c.id.desc())
+                  .offset((page - 1) * per_page).limit(per_page))
+        window = select(Case).where(Case.id.in_(window.scalar_subquery())).order_by(*order)
+    elif _open_box(args):
         # the page's ids from the box's index alone, then only their rows (not every open case's in the box)
         window = select(Case).where(Case.id.in_(window.with_only_columns(Case.id).scalar_subquery())).order_by(*order)
     return list(db.session.execute(window).scalars()), total
+
+
+# the districts that have cases, one probe of ix_cases_district_reported each (a loose index scan)
+_CASE_DISTRICTS = text("""
+    WITH RECURSIVE d(code) AS (
+      SELECT min(district_code) FROM cases
+      UNION ALL
+      SELECT (SELECT min(district_code) FROM cases WHERE district_code > d.code) FROM d WHERE d.code IS NOT NULL)
+    SELECT code FROM d WHERE code IS NOT NULL""")
+
+
+def _scope_parts(user: User) -> list | None:
+    """The caller's scope as disjoint conditions, each one area's cases (for the whole deployment: each
+    district's; every case has one), or None when the scope is one area."""
+    if EVERYWHERE in user.scope:
+        return [Case.district_code == code for code in db.session.execute(_CASE_DISTRICTS).scalars()]
+    # a code inside another of the scope is already in that one's part
+    codes = sorted({c for c in user.scope if not any(o != c and c.startswith(o) for o in user.scope)})
+    if len(codes) < 2:
+        return None
+    return [scope_clause([code], district=Case.district_code, street=Case.street_code,
+                         community=Case.community_code, grid=Case.grid_code) for code in codes]
 
 
 def _escaped(text_: str) -> str:
