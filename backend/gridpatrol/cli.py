@@ -1,4 +1,5 @@
 """The `gridpatrol` command: db, serve, create-user, import-grids, import-areas, demo, verify-events."""
+import gc
 import json
 import re
 import sys
@@ -295,6 +296,12 @@ def serve(host, port, workers, threads, access_log, max_requests):
     from .extensions import db
 
     app = create_app()
+    # the app's own objects (~160,000: modules, schemas, mappers) set aside from the garbage collector
+    # before the workers fork: a full collection walked them all, ~110 ms of a worker's threads stopped
+    # every few thousand requests, at about the same moment in every worker (docs/performance.md,
+    # fourteenth round); and its pages stay shared with the workers instead of copied by the collection
+    gc.collect()
+    gc.freeze()
 
     def post_fork(server, worker):
         # a forked worker opens its own database connections, never the arbiter's

@@ -1,0 +1,26 @@
+"""`gridpatrol serve` builds the app once and forks its workers from it (preload): before the fork it
+sets the app's objects aside from the garbage collector (gc.freeze), so a worker's full collection does
+not walk them (~110 ms of every thread of the worker stopped, every few thousand reports, without it)."""
+import gc
+
+from click.testing import CliRunner
+
+
+def test_serve_freezes_the_preloaded_app_before_the_workers_fork(monkeypatch):
+    from gunicorn.app.base import BaseApplication
+    from gridpatrol.cli import main
+
+    seen = {}
+
+    def run(self):  # instead of serving: what the arbiter holds when it would fork
+        seen.update(frozen=gc.get_freeze_count(), preload=self.cfg.preload_app, app=self.load())
+
+    monkeypatch.setattr(BaseApplication, "run", run)
+    gc.unfreeze()
+    try:
+        result = CliRunner().invoke(main, ["serve", "--port", "0", "--no-access-log"])
+    finally:
+        gc.unfreeze()
+    assert result.exit_code == 0, result.output
+    assert seen["preload"] is True and seen["app"].name == "gridpatrol"
+    assert seen["frozen"] > 10_000, seen["frozen"]
