@@ -224,6 +224,8 @@ def test_coverage_per_grid_for_a_day(make_user, district):
     # responsibility grids 0, 1, 3, 8: two of the four visited
     assert body["responsibility_grids"] == 4 and body["visited"] == 2 and body["coverage_rate"] == 0.5
 
+    # `*` (everywhere) as the area is the caller's whole scope, as no area is
+    assert supervisor.get("/api/v1/patrols/coverage?date=2026-03-10&area=*").get_json()["grids"] == body["grids"]
     next_day = supervisor.get(f"/api/v1/patrols/coverage?date=2026-03-11&area={code}").get_json()
     assert [g["code"] for g in next_day["grids"] if g["visited"]] == [grids[8]]
     assert next_day["visited"] == 1 and next_day["coverage_rate"] == 0.25

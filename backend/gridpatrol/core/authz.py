@@ -10,7 +10,7 @@ from functools import wraps
 from flask import g, request
 from sqlalchemy import false, or_, true
 
-from .errors import Forbidden, Unauthorized
+from .errors import Forbidden, NotFound, Unauthorized
 
 LEVEL_BY_LENGTH = {6: "district", 9: "street", 12: "community", 15: "grid"}
 EVERYWHERE = "*"  # a scope code for the whole deployment (a city-level administrator)
@@ -80,6 +80,20 @@ def code_in_scope(scope, code: str | None) -> bool:
 def area_overlaps_scope(scope, code: str) -> bool:
     """An area is visible when it lies inside the scope or contains part of it."""
     return any(covers(s, code) or s.startswith(code) for s in scope)
+
+
+def scope_within(scope, area: str | None) -> list[str]:
+    """The part of a scope inside an area (a district, street, community or grid code): the area itself
+    when the scope holds it, the scope's codes inside it when the area is larger; an area wholly outside
+    the scope does not exist (NotFound). No area: the scope."""
+    if not area or area == EVERYWHERE:
+        return list(scope)
+    if code_in_scope(scope, area):
+        return [area]
+    inner = [s for s in scope if s != EVERYWHERE and s.startswith(area)]
+    if not inner:
+        raise NotFound(f"No area {area}")
+    return inner
 
 
 def like_patterns(scope) -> list[str]:

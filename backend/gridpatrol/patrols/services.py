@@ -6,7 +6,7 @@ from sqlalchemy import func, select, text
 
 from ..auth.models import User
 from ..catalog import services as catalog
-from ..core.authz import EVERYWHERE, code_in_scope, like_patterns
+from ..core.authz import like_patterns, scope_within
 from ..core.db import utcnow
 from ..core.errors import Conflict, NotFound
 from ..extensions import db
@@ -92,16 +92,8 @@ def grid_codes(patrol: Patrol) -> list[str]:
 
 
 def _area_patterns(area: str | None, scope) -> list[str]:
-    """The grid-code prefixes of an area as far as it lies in the scope (an area larger than the scope
-    shows the scope's part of it); an area wholly outside the scope does not exist."""
-    if not area:
-        return like_patterns(scope)
-    if code_in_scope(scope, area):
-        return [area + "%"]
-    inner = [s for s in scope if s != EVERYWHERE and s.startswith(area)]
-    if not inner:
-        raise NotFound(f"No area {area}")
-    return [s + "%" for s in inner]
+    """The grid-code prefixes of an area as far as it lies in the scope (core.authz.scope_within)."""
+    return like_patterns(scope_within(scope, area))
 
 
 def coverage(day: date, area: str | None, user: User) -> dict:
