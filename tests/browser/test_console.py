@@ -145,6 +145,27 @@ def test_kpi_exports_download_files_with_the_rows_shown(new_context, make_user, 
     expect(c.kpi_row(d["grids"][3])).to_be_visible()
 
 
+def test_the_kpis_of_one_area_and_their_drill_down(new_context, make_user, make_district, people):
+    d, other = people["district"], make_district()
+    people["inspector"].report(lon=d["point"](0)[0], lat=d["point"](0)[1])
+    there = make_user("inspector", scope=[other["code"]])
+    case = there.report(lon=other["point"](5)[0], lat=other["point"](5)[1])
+    supervisor = make_user("supervisor", scope=[d["code"], other["code"]])
+    c = console_page(new_context, supervisor.username)
+    c.go("#/kpis?group_by=grid")
+    expect(c.kpi_row(other["grids"][5])).to_be_visible()
+    expect(c.kpi_row(d["grids"][0])).to_be_visible()
+
+    c.id("kpi-area").select_option(other["code"])
+    expect(c.kpi_row(d["grids"][0])).to_have_count(0)
+    expect(c.kpi_cell(other["grids"][5], "reports")).to_have_text("1")
+    assert f"area={other['code']}" in c.page.url
+    c.kpi_cell(other["grids"][5], "reports").click()
+    expect(c.id("drill-banner")).to_be_visible()
+    expect(c.id("cases-total")).to_have_attribute("data-total", "1")
+    expect(c.queue_item(case["id"])).to_be_visible()
+
+
 def test_the_map_shows_the_demo_grids(new_context, make_user):
     supervisor = make_user("supervisor", scope=["310199"])
     c = console_page(new_context, supervisor.username)

@@ -2,7 +2,7 @@ from marshmallow import ValidationError, fields, post_dump, validate, validates_
 
 from ..catalog.models import URGENCIES
 from ..core.authz import current_user
-from ..core.schemas import CATEGORY_CODE, GRID_CODE, AwareDateTime, FiniteFloat, Lat, Lon, PageArgs, Schema
+from ..core.schemas import AREA_CODE, CATEGORY_CODE, GRID_CODE, AwareDateTime, FiniteFloat, Lat, Lon, PageArgs, Schema
 from ..grids.schemas import BBoxField
 from ..kpis.services import FIGURES
 from . import services
@@ -149,6 +149,7 @@ class CaseQuery(PageArgs):
     kpi = fields.String(validate=validate.OneOf(list(FIGURES)))
     group_by = fields.String(validate=validate.OneOf(["team", "grid", "street", "community", "category", "inspector"]))
     key = fields.String(validate=validate.Length(1, 20))
+    area = fields.String(validate=AREA_CODE, metadata={"description": "with `kpi`: the KPIs' `area`"})
     as_of = AwareDateTime()
     # with `kpi`: the KPI period; without it: reported in [from, to)
     from_ = AwareDateTime(data_key="from")
@@ -158,6 +159,9 @@ class CaseQuery(PageArgs):
     def _kpi_needs_group(self, data, **kw):
         if "kpi" in data and ("group_by" in data) != ("key" in data):
             raise ValidationError("give group_by and key together", "key")
+        if "area" in data and "kpi" not in data:
+            raise ValidationError("area narrows a KPI drill-down: give kpi with it (or street, community, grid)",
+                                  "area")
 
 
 class CaseList(Schema):

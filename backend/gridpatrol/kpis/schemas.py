@@ -1,11 +1,14 @@
 from marshmallow import fields, validate
 
-from ..core.schemas import AwareDateTime, Schema
+from ..core.schemas import AREA_CODE, AwareDateTime, Schema
 from .services import GROUP_KEYS, INTERVALS
 
 
 class KpiQuery(Schema):
     group_by = fields.String(load_default="team", validate=validate.OneOf(list(GROUP_KEYS)))
+    area = fields.String(validate=AREA_CODE, metadata={
+        "description": "a district, street, community or grid code: the KPIs of the part of the caller's scope "
+                       "inside it (404 when none is)"})
     from_ = AwareDateTime(data_key="from")
     to = AwareDateTime()
     as_of = AwareDateTime()
@@ -35,6 +38,7 @@ class KpiRow(Schema):
 
 class KpiOut(Schema):
     group_by = fields.String()
+    area = fields.String(allow_none=True, metadata={"description": "the `area` asked for, if any"})
     from_ = AwareDateTime(data_key="from", attribute="from")
     to = AwareDateTime()
     as_of = AwareDateTime()
@@ -49,6 +53,9 @@ class KpiOut(Schema):
 
 class TrendQuery(Schema):
     group_by = fields.String(load_default="team", validate=validate.OneOf(list(GROUP_KEYS)))
+    area = fields.String(validate=AREA_CODE, metadata={
+        "description": "a district, street, community or grid code: the KPIs of the part of the caller's scope "
+                       "inside it (404 when none is)"})
     interval = fields.String(load_default="month", validate=validate.OneOf(INTERVALS),
                              metadata={"description": "local weeks (from Monday) or months"})
     from_ = AwareDateTime(data_key="from", metadata={"description": "widened to the start of its week or month; "
@@ -75,6 +82,7 @@ class TrendSeries(Schema):
 
 class TrendOut(Schema):
     group_by = fields.String()
+    area = fields.String(allow_none=True, metadata={"description": "the `area` asked for, if any"})
     interval = fields.String()
     from_ = AwareDateTime(data_key="from", attribute="from")
     to = AwareDateTime()

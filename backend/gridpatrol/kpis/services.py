@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from ..auth.models import User
 from ..catalog import services as catalog
-from ..core.authz import EVERYWHERE, case_scope_sql, like_patterns
+from ..core.authz import EVERYWHERE, case_scope_sql, like_patterns, scope_within
 from ..core.db import utcnow
 from ..core.errors import NotFound, invalid
 from ..extensions import db
@@ -224,12 +224,28 @@ def _aggregate_in_memory() -> None:
     db.session.execute(text("SET LOCAL work_mem = '64MB'"))
 
 
+class _Within:
+    """The caller, seeing only the part of its scope inside an area (core.authz.scope_within)."""
+
+    def __init__(self, user: User, area: str):
+        self._user, self.scope = user, scope_within(user.scope, area)
+
+    def __getattr__(self, name):
+        return getattr(self._user, name)
+
+
+def within(user: User, area: str | None) -> User:
+    """The caller as KPIs of `area` see it (a KPI request's `area`); no area: the caller."""
+    return _Within(user, area) if area else user
+
+
 def source(args: dict) -> str:
     """Where a figure comes from: the kept facts when asked as of now (no `as_of`), else the event log."""
     return "events" if args.get("as_of") else "rollup"
 
 
 def kpis(user: User, group_by: str, args: dict) -> dict:
+    user = within(user, args.get("area"))
     start, to, as_of = period(args)
     params = {"from": start, "to": to, "as_of": as_of}
     daily = _daily(user, group_by, source(args) == "rollup", start, to, as_of)
@@ -245,8 +261,8 @@ def kpis(user: User, group_by: str, args: dict) -> dict:
         row["handling_hours_p50"] = round(r["p50"], 2) if r["p50"] is not None else None
         row["handling_hours_p90"] = round(r["p90"], 2) if r["p90"] is not None else None
         out.append(row)
-    return {"group_by": group_by, "from": start, "to": to, "as_of": as_of, "source": source(args),
-            "percentiles": "buckets" if binned else "exact", "rows": out}
+    return {"group_by": group_by, "area": args.get("area"), "from": start, "to": to, "as_of": as_of,
+            "source": source(args), "percentiles": "buckets" if binned else "exact", "rows": out}
 
 
 def _kpis_facts(user: User, group_by: str, args: dict, params: dict) -> list:
@@ -448,7 +464,8 @@ def _labels(group_by: str, keys: list[str]) -> dict:
 
 
 def case_ids(user: User, args: dict) -> list[int]:
-    """The cases behind one figure: same SQL, same period, one group key."""
+    """The cases behind one figure: same SQL, same period, same area, one group key."""
+    user = within(user, args.get("area"))
     group_by = args.get("group_by") or "team"
     start, to, as_of = period(args)
     facts, params = _facts(user, group_by, source(args) == "rollup")
@@ -514,6 +531,7 @@ def trend(user: User, group_by: str, interval: str, args: dict) -> dict:
     registration, so the point of a period is the row `kpis()` gives for that period (as of the same moment).
     A series for every group `kpis()` has a row for over the whole range; a period without registrations
     is a point of zeros."""
+    user = within(user, args.get("area"))
     as_of = args.get("as_of") or utcnow()
     starts, end = periods({**args, "as_of": as_of}, interval)
     tz = catalog.work_calendar().tz
@@ -547,8 +565,8 @@ def trend(user: User, group_by: str, interval: str, args: dict) -> dict:
                            "closed": figures["closed"], "closure_rate": r["closure_rate"],
                            "on_time_rate": r["on_time_rate"], "rework_rate": r["rework_rate"]})
         series.append({"key": key, "label": labels.get(key, "—" if key is None else key), "points": points})
-    return {"group_by": group_by, "interval": interval, "from": starts[0], "to": end, "as_of": as_of,
-            "source": source(args), "series": series}
+    return {"group_by": group_by, "area": args.get("area"), "interval": interval, "from": starts[0], "to": end,
+            "as_of": as_of, "source": source(args), "series": series}
 
 
 # ------------------------------------------------------------------ inspectors

@@ -8,7 +8,7 @@ import { debounce, fmtDate, h, option, toast } from '../ui.js';
 
 const PER_PAGE = 50;
 const KEYS = ['q', 'status', 'category', 'team', 'street', 'community', 'grid', 'overdue', 'escalated', 'pending_extension', 'reporter',
-  'source', 'urgency', 'from', 'to', 'kpi', 'group_by', 'key', 'as_of', 'sort', 'page'];
+  'source', 'urgency', 'from', 'to', 'kpi', 'group_by', 'key', 'area', 'as_of', 'sort', 'page'];
 
 export function mount(root, route) {
   let params = paramsOf(route.query);
@@ -68,7 +68,8 @@ export function mount(root, route) {
   function drawBanner() {
     if (!params.kpi) { banner.hidden = true; return; }
     banner.hidden = false;
-    const group = params.group_by ? `${t(`kpi.by.${params.group_by}`)} ${params.key_label || params.key || ''}` : '';
+    const group = (params.group_by ? `${t(`kpi.by.${params.group_by}`)} ${params.key_label || params.key || ''}` : '')
+      + (params.area ? ` · ${areaName(params.area)}` : '');
     banner.replaceChildren(h('b', {}, t('drill.title', { figure: t(`kpi.${params.kpi}`) })), ' ', group, ' · ',
       `${fmtDate(params.from)} – ${fmtDate(params.to || params.as_of)}`,
       ' ', h('a', { href: params.back || '#/kpis', testid: 'drill-back' }, t('drill.back')));

@@ -4,7 +4,7 @@
 import { call, download, get, qs } from '../api.js';
 import { trendChart } from '../chart.js';
 import { t } from '../i18n.js';
-import { hasRole, teamName } from '../store.js';
+import { areaName, hasRole, refs, teamName } from '../store.js';
 import { dateInputValue, fmtNum, fmtPct, h, isoFromDateInput, option, toast } from '../ui.js';
 
 export const GROUPS = ['team', 'grid', 'street', 'community', 'category', 'inspector'];
@@ -28,6 +28,10 @@ export function mount(root, route) {
   let sort = { key: null, dir: -1 };
 
   const groupBy = h('select', { testid: 'kpi-group-by', 'aria-label': t('kpi.groupBy') }, GROUPS.map((g) => option(g, t(`kpi.by.${g}`))));
+  // the part of the caller's scope the figures cover: all of it, or one district, street or community
+  const area = h('select', { testid: 'kpi-area', 'aria-label': t('kpi.area') }, option('', t('kpi.allAreas')),
+    refs.areas.filter((a) => a.level !== 'grid').map((a) => option(a.code,
+      `${a.level === 'community' ? '\u00a0\u00a0\u00a0\u00a0' : a.level === 'street' ? '\u00a0\u00a0' : ''}${areaName(a.code)}`)));
   const period = h('select', { testid: 'kpi-period', 'aria-label': t('filter.period') },
     ['30d', 'week', 'month', 'lastMonth', 'quarter', 'year', 'custom'].map((p) => option(p, t(`period.${p}`))));
   const from = h('input', { type: 'date', testid: 'kpi-from', 'aria-label': t('filter.from') });
@@ -43,28 +47,30 @@ export function mount(root, route) {
 
   root.append(h('div', { class: 'page kpi-page' },
     h('div', { class: 'toolbar' }, h('h1', {}, t('nav.kpis')),
-      h('label', { class: 'inline' }, t('kpi.groupBy'), groupBy), h('label', { class: 'inline' }, t('filter.period'), period), from, to,
+      h('label', { class: 'inline' }, t('kpi.groupBy'), groupBy), h('label', { class: 'inline' }, t('kpi.area'), area),
+      h('label', { class: 'inline' }, t('filter.period'), period), from, to,
       refresh, h('span', { class: 'spacer' }), asOf, csv, xlsx),
     cards, table, trend));
 
   const changed = () => {
-    s = { ...s, group_by: groupBy.value, period: period.value, from: from.value, to: to.value };
+    s = { ...s, group_by: groupBy.value, area: area.value, period: period.value, from: from.value, to: to.value };
     if (s.period !== 'custom') { const [a, b] = presetRange(s.period); s.from = a; s.to = b; }
-    location.hash = `#/kpis${qs({ group_by: s.group_by, period: s.period, from: s.period === 'custom' ? s.from : '', to: s.period === 'custom' ? s.to : '' })}`;
+    location.hash = `#/kpis${qs({ group_by: s.group_by, area: s.area, period: s.period, from: s.period === 'custom' ? s.from : '', to: s.period === 'custom' ? s.to : '' })}`;
   };
-  for (const el of [groupBy, period, from, to]) el.addEventListener('change', changed);
+  for (const el of [groupBy, area, period, from, to]) el.addEventListener('change', changed);
 
   function sync() {
     groupBy.value = s.group_by;
+    area.value = s.area;
     period.value = s.period;
     from.value = s.from;
     to.value = s.to;
     from.disabled = to.disabled = s.period !== 'custom';
   }
 
-  // the period as the API takes it: from the first day's start to the day after the last
+  // the period (and the area) as the API takes them: from the first day's start to the day after the last
   function apiPeriod() {
-    return { from: isoFromDateInput(s.from), to: isoFromDateInput(s.to, true) };
+    return { from: isoFromDateInput(s.from), to: isoFromDateInput(s.to, true), area: s.area };
   }
 
   async function load(quiet = false) {
@@ -90,7 +96,7 @@ export function mount(root, route) {
 
   function drillHref(figure, key, label, range) {
     const r = range || { from: result.from, to: result.to, as_of: result.as_of };
-    return `#/cases${qs({ kpi: figure, group_by: s.group_by, key: key == null ? 'null' : key, from: r.from, to: r.to, as_of: r.as_of,
+    return `#/cases${qs({ kpi: figure, group_by: s.group_by, key: key == null ? 'null' : key, area: s.area, from: r.from, to: r.to, as_of: r.as_of,
       key_label: label, back: location.hash })}`;
   }
 
@@ -210,7 +216,7 @@ async function trendByPeriods(range, interval) {
     starts.push(new Date(d));
     d = interval === 'month' ? new Date(d.getFullYear(), d.getMonth() + 1, 1) : new Date(d.getFullYear(), d.getMonth(), d.getDate() + 7);
   }
-  const answers = await Promise.all(starts.map((a, i) => get(`/kpis${qs({ group_by: 'team', from: isoOf(a), to: isoOf(starts[i + 1] || end) })}`)
+  const answers = await Promise.all(starts.map((a, i) => get(`/kpis${qs({ group_by: 'team', area: range.area, from: isoOf(a), to: isoOf(starts[i + 1] || end) })}`)
     .catch(() => ({ rows: [] }))));
   const byKey = new Map();
   answers.forEach((ans, i) => {
@@ -245,8 +251,9 @@ export function presetRange(p) {
 
 function stateOf(q) {
   const group = GROUPS.includes(q.get('group_by')) ? q.get('group_by') : 'team';
+  const area = refs.areaByCode.has(q.get('area')) ? q.get('area') : '';
   const period = q.get('period') || '30d';
   let [from, to] = presetRange(period);
   if (period === 'custom') { from = q.get('from') || from; to = q.get('to') || to; }
-  return { group_by: group, period, from, to };
+  return { group_by: group, area, period, from, to };
 }
