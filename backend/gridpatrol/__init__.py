@@ -80,13 +80,13 @@ def create_app(config: dict | None = None) -> Flask:
 def _limit_statements(app: Flask) -> None:
     """REQUEST_STATEMENT_TIMEOUT_S as the connections' statement_timeout, set when each connects (no
     round trip per request). A statement past it is cancelled and its request answered 503
-    (core.api.database_problem)."""
-    seconds = app.config["REQUEST_STATEMENT_TIMEOUT_S"]
-    if seconds and seconds > 0:
-        engine = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
-        connect = dict(engine.get("connect_args", {}))
-        connect["options"] = f"{connect.get('options', '')} -c statement_timeout={max(1, round(seconds * 1000))}".strip()
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**engine, "connect_args": connect}
+    (core.api.database_problem). 0 (the commands' app) sends 0: no limit, whatever the role's default."""
+    seconds = max(0.0, app.config["REQUEST_STATEMENT_TIMEOUT_S"] or 0)
+    engine = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    connect = dict(engine.get("connect_args", {}))
+    limit = max(1, round(seconds * 1000)) if seconds else 0
+    connect["options"] = f"{connect.get('options', '')} -c statement_timeout={limit}".strip()
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**engine, "connect_args": connect}
 
 
 def _refuse_other_media(app: Flask) -> None:

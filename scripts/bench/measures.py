@@ -114,7 +114,7 @@ def plans(dsn: str, token: str, paths: list[str]) -> dict:
 
     from gridpatrol import create_app
     from gridpatrol.extensions import db
-    app = create_app()
+    app = create_app({"REQUEST_STATEMENT_TIMEOUT_S": 120})  # as the suite's server (bench.Server)
     with app.app_context():
         engine = db.engine
     seen: list[tuple[str, object]] = []

@@ -1,6 +1,7 @@
 """`gridpatrol serve` builds the app once and forks its workers from it (preload): before the fork it
 sets the app's objects aside from the garbage collector (gc.freeze), so a worker's full collection does
-not walk them (~110 ms of every thread of the worker stopped, every few thousand reports, without it)."""
+not walk them (~110 ms of every thread of the worker stopped, every few thousand reports, without it);
+and it serves with the statement limit."""
 import gc
 
 from click.testing import CliRunner
@@ -24,3 +25,5 @@ def test_serve_freezes_the_preloaded_app_before_the_workers_fork(monkeypatch):
     assert result.exit_code == 0, result.output
     assert seen["preload"] is True and seen["app"].name == "gridpatrol"
     assert seen["frozen"] > 10_000, seen["frozen"]
+    # and it serves with the statement limit (REQUEST_STATEMENT_TIMEOUT_S, 60 s by default)
+    assert "-c statement_timeout=60000" in seen["app"].config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["options"]

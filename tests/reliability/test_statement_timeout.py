@@ -36,12 +36,12 @@ def limited(app):
 
 
 @contextlib.contextmanager
-def cases_locked(database_url):
-    """`cases` locked by another connection, for at most 10 s (an app without the limit waits that long
-    and answers, and the test fails instead of hanging)."""
+def cases_locked(database_url, seconds=10):
+    """`cases` locked by another connection, for at most `seconds` (an app without the limit waits that
+    long and answers, and the test fails instead of hanging)."""
     with psycopg.connect(_libpq(database_url)) as owner:
         owner.execute("LOCK TABLE cases IN ACCESS EXCLUSIVE MODE")
-        release = threading.Timer(10, owner.rollback)
+        release = threading.Timer(seconds, owner.rollback)
         release.start()
         try:
             yield
@@ -105,14 +105,35 @@ def test_the_open311_door_answers_503_too(limited, district, database_url):
     assert f"{LIMIT_S:g} s" in r.get_json()[0]["description"]
 
 
-def test_served_connections_carry_the_limit_and_the_commands_none(limited, monkeypatch, app_database_url):
+def test_a_streamed_export_runs_without_the_limit(limited, make_user, district, database_url):
+    """A download is the way to a large read, and once its 200 is sent a stopped statement could only
+    cut it short: its rows are read without the limit."""
+    inspector = make_user("inspector", scope=[district["code"]])
+    lon, lat = district["point"](2)
+    case = inspector.report(lon=lon, lat=lat, description="exported past the limit")
+    dispatcher = _as(limited, make_user("dispatcher", scope=[district["code"]]))
+    with cases_locked(database_url, seconds=3 * LIMIT_S):
+        r = dispatcher.get("/api/v1/exports/cases.csv")
+        body = r.get_data(as_text=True)   # read while the lock holds past the limit, then released
+    assert r.status_code == 200 and case["number"] in body and "exported past the limit" in body
+
+
+def test_served_connections_carry_the_limit_and_the_commands_none(limited, monkeypatch, app_database_url,
+                                                                  database_url):
     from gridpatrol.cli import _command_app
     from gridpatrol.extensions import db
     with limited.app_context():
         assert db.session.execute(text("SHOW statement_timeout")).scalar_one() == "500ms"
     monkeypatch.setenv("DATABASE_URL", app_database_url)
     monkeypatch.setattr("gridpatrol.config.Config.SQLALCHEMY_DATABASE_URI", app_database_url)
-    command = _command_app()
-    with command.app_context():
-        assert db.session.execute(text("SHOW statement_timeout")).scalar_one() == "0"
-        db.engine.dispose()
+    role = make_url(app_database_url).username
+    # behind PgBouncer the served limit is the role's default (README): the commands still lift it
+    with psycopg.connect(_libpq(database_url), autocommit=True) as owner:
+        owner.execute(f'ALTER ROLE "{role}" SET statement_timeout = \'60s\'')
+        try:
+            command = _command_app()
+            with command.app_context():
+                assert db.session.execute(text("SHOW statement_timeout")).scalar_one() == "0"
+                db.engine.dispose()
+        finally:
+            owner.execute(f'ALTER ROLE "{role}" RESET statement_timeout')

@@ -80,11 +80,11 @@ def database_error(error) -> Problem:
     if isinstance(orig, (DeadlockDetected, SerializationFailure)):
         log.info("requests collided: %s", orig)
         return Conflict("The change collided with another one; read and retry")
-    if isinstance(orig, QueryCanceled) and "statement timeout" in str(orig):
+    if isinstance(orig, QueryCanceled):  # by its SQLSTATE (57014): the message is in the server's language
         log.warning("statement cancelled: %s", orig)
-        return Unavailable(f"The request took longer than the {current_app.config['REQUEST_STATEMENT_TIMEOUT_S']:g} s "
-                           "a request may run, and was stopped; nothing was changed. Ask for less: a shorter "
-                           "period or a smaller area")
+        return Unavailable(f"The request ran longer than the {current_app.config['REQUEST_STATEMENT_TIMEOUT_S']:g} s "
+                           "a request may run (or the database was told to cancel it), and was stopped; nothing was "
+                           "changed. Ask for less: a shorter period or a smaller area")
     if stale_statement(error):
         log.warning("prepared statement outlived a schema change: %s", orig)
         return Unavailable("The database schema changed during the request; retry", headers={"Retry-After": "1"})

@@ -237,8 +237,11 @@ def filename(stem: str, suffix: str, tz) -> str:
 def _rows(query) -> Iterator[list]:
     """The rows of `query` in batches from a server-side cursor; the cursor is closed however the
     iteration ends."""
-    # a client that stops reading must not hold a connection and its snapshot for ever
-    db.session.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = '{IDLE_LIMIT_S}s'"))
+    # a client that stops reading must not hold a connection and its snapshot for ever; a download is
+    # the way to the large reads, and once its 200 is sent a cancelled statement could only cut it short:
+    # it runs without the served statement limit (REQUEST_STATEMENT_TIMEOUT_S)
+    db.session.execute(text(f"SELECT set_config('idle_in_transaction_session_timeout', '{IDLE_LIMIT_S}s', true),"
+                            " set_config('statement_timeout', '0', true)"))
     result = db.session.execute(query.execution_options(yield_per=BATCH))
     try:
         yield from result.partitions()

@@ -122,10 +122,10 @@ def _format() -> str:
 
 def _spec_status(status: int) -> int:
     """The specification's codes: 403 for keys, 404 for what does not exist, 400 for anything else
-    (kept: 405 with Allow, 413, 429 rate limited, and 5xx, which is always a bug)."""
+    (kept: 405 with Allow, 409 two requests that collided, to retry, 413, 429 rate limited, and 5xx)."""
     if status == 401:
         return 403
-    if status in (403, 404, 405, 413, 429) or status >= 500:
+    if status in (403, 404, 405, 409, 413, 429) or status >= 500:
         return status
     return 400
 

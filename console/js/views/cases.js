@@ -68,8 +68,8 @@ export function mount(root, route) {
   function drawBanner() {
     if (!params.kpi) { banner.hidden = true; return; }
     banner.hidden = false;
-    const group = (params.group_by ? `${t(`kpi.by.${params.group_by}`)} ${params.key_label || params.key || ''}` : '')
-      + (params.area ? ` · ${areaName(params.area)}` : '');
+    const group = [params.group_by ? `${t(`kpi.by.${params.group_by}`)} ${params.key_label || params.key || ''}` : '',
+      params.area ? areaName(params.area) : ''].filter(Boolean).join(' · ');
     banner.replaceChildren(h('b', {}, t('drill.title', { figure: t(`kpi.${params.kpi}`) })), ' ', group, ' · ',
       `${fmtDate(params.from)} – ${fmtDate(params.to || params.as_of)}`,
       ' ', h('a', { href: params.back || '#/kpis', testid: 'drill-back' }, t('drill.back')));
