@@ -25,6 +25,9 @@ export function mount(root, route) {
   let alive = true;
   let timer = null;
   let result = null;
+  // a newer load (another grouping, area or period) supersedes an older one still under way
+  let loads = 0;
+  let trends = 0;
   let sort = { key: null, dir: -1 };
 
   const groupBy = h('select', { testid: 'kpi-group-by', 'aria-label': t('kpi.groupBy') }, GROUPS.map((g) => option(g, t(`kpi.by.${g}`))));
@@ -76,9 +79,10 @@ export function mount(root, route) {
   async function load(quiet = false) {
     sync();
     if (!quiet) table.classList.add('loading');
+    const mine = ++loads;
     try {
       const data = await get(`/kpis${qs({ group_by: s.group_by, ...apiPeriod() })}`);
-      if (!alive) return;
+      if (!alive || mine !== loads) return;
       const same = quiet && result && JSON.stringify(result.rows) === JSON.stringify(data.rows);
       result = data;
       if (!same) {
@@ -88,9 +92,9 @@ export function mount(root, route) {
       asOf.textContent = t('kpi.asOf', { time: new Date(data.as_of).toLocaleString() });
       asOf.dataset.asOf = data.as_of;
     } catch (err) {
-      if (alive && !quiet) table.replaceChildren(h('p', { class: 'error' }, err.message));
+      if (alive && !quiet && mine === loads) table.replaceChildren(h('p', { class: 'error' }, err.message));
     } finally {
-      table.classList.remove('loading');
+      if (mine === loads) table.classList.remove('loading');
     }
   }
 
@@ -158,6 +162,7 @@ export function mount(root, route) {
   // ------------------------------------------------------------------ trends per team
 
   async function loadTrend() {
+    const mine = ++trends;
     if (s.group_by !== 'team') {
       trend.replaceChildren(h('h2', {}, t('kpi.trends')), h('p', { class: 'muted' }, t('kpi.trendsTeamOnly')),
         h('button', { type: 'button', onclick: () => { groupBy.value = 'team'; changed(); } }, t('kpi.by.team')));
@@ -174,7 +179,7 @@ export function mount(root, route) {
       else if (res.status === 404 || res.status === 405) trendEndpoint = false;
     }
     if (!series) series = await trendByPeriods(range, interval);
-    if (!alive) return;
+    if (!alive || mine !== trends) return;
     const legendRow = h('p', { class: 'legend small' }, h('span', { class: 'sw bar' }), t('kpi.registered'),
       h('span', { class: 'sw line-a' }), t('kpi.closure_rate'), h('span', { class: 'sw line-b' }), t('kpi.on_time_rate'));
     const charts = series.filter((x) => x.key != null && x.points.some((p) => p.registered || p.closed)).map((x) => {
