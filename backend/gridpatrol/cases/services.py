@@ -145,7 +145,7 @@ def list_cases(user: User, args: dict, page: int, per_page: int) -> tuple[list[C
         total = int(db.session.execute(select(_overdue_count(user))).scalar_one())
     else:
         total = db.session.execute(select(func.count()).select_from(q.subquery())).scalar_one()
-    order = (Case.reported_at.asc() if args.get("sort") == "oldest" else Case.reported_at.desc(), Case.id.desc())
+    order = list_order(Case.reported_at, Case.id, args.get("sort"))
     window = q.order_by(*order).offset((page - 1) * per_page).limit(per_page)
     parts = None if _filters_given(args) else _scope_parts(user)
     if parts:
@@ -154,14 +154,18 @@ def list_cases(user: User, args: dict, page: int, per_page: int) -> tuple[list[C
         # 1M cases for a caller of two districts or the whole city (docs/performance.md, fourteenth round)
         ahead = select(Case.id, Case.reported_at).order_by(*order).limit(page * per_page)
         merged = union_all(*[ahead.where(part) for part in parts]).subquery()
-        window = (select(merged.c.id).order_by(merged.c.reported_at.asc() if args.get("sort") == "oldest"
-                                               else merged.c.reported_at.desc(), merged.c.id.desc())
+        window = (select(merged.c.id).order_by(*list_order(merged.c.reported_at, merged.c.id, args.get("sort")))
                   .offset((page - 1) * per_page).limit(per_page))
         window = select(Case).where(Case.id.in_(window.scalar_subquery())).order_by(*order)
     elif _open_box(args):
         # the page's ids from the box's index alone, then only their rows (not every open case's in the box)
         window = select(Case).where(Case.id.in_(window.with_only_columns(Case.id).scalar_subquery())).order_by(*order)
     return list(db.session.execute(window).scalars()), total
+
+
+def list_order(reported_at, id_, sort: str | None) -> tuple:
+    """The list's order: newest first (or oldest), the newest id first among cases of one moment."""
+    return reported_at.asc() if sort == "oldest" else reported_at.desc(), id_.desc()
 
 
 # the districts that have cases, one probe of ix_cases_district_reported each (a loose index scan)

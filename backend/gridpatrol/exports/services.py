@@ -83,8 +83,7 @@ def case_query(user: User, args: dict):
          .outerjoin(_COMMUNITY, _COMMUNITY.code == Case.community_code)
          .where(cases.scoped(user)))
     q = cases._filters(q, args)
-    order = Case.reported_at.asc() if args.get("sort") == "oldest" else Case.reported_at.desc()
-    return q.order_by(order, Case.id.desc())
+    return q.order_by(*cases.list_order(Case.reported_at, Case.id, args.get("sort")))
 
 
 def cases_geojson(query, tz) -> Iterator[bytes]:

@@ -4,11 +4,15 @@ from ..core.schemas import AREA_CODE, AwareDateTime, Schema
 from .services import GROUP_KEYS, INTERVALS
 
 
-class KpiQuery(Schema):
-    group_by = fields.String(load_default="team", validate=validate.OneOf(list(GROUP_KEYS)))
-    area = fields.String(validate=AREA_CODE, metadata={
+def _area():
+    return fields.String(validate=AREA_CODE, metadata={
         "description": "a district, street, community or grid code: the KPIs of the part of the caller's scope "
                        "inside it (404 when none is)"})
+
+
+class KpiQuery(Schema):
+    group_by = fields.String(load_default="team", validate=validate.OneOf(list(GROUP_KEYS)))
+    area = _area()
     from_ = AwareDateTime(data_key="from")
     to = AwareDateTime()
     as_of = AwareDateTime()
@@ -53,9 +57,7 @@ class KpiOut(Schema):
 
 class TrendQuery(Schema):
     group_by = fields.String(load_default="team", validate=validate.OneOf(list(GROUP_KEYS)))
-    area = fields.String(validate=AREA_CODE, metadata={
-        "description": "a district, street, community or grid code: the KPIs of the part of the caller's scope "
-                       "inside it (404 when none is)"})
+    area = _area()
     interval = fields.String(load_default="month", validate=validate.OneOf(INTERVALS),
                              metadata={"description": "local weeks (from Monday) or months"})
     from_ = AwareDateTime(data_key="from", metadata={"description": "widened to the start of its week or month; "
