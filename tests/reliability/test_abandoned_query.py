@@ -8,11 +8,8 @@ import textwrap
 import time
 
 import psycopg
-from sqlalchemy.engine import make_url
 
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+from _util import libpq
 
 
 def _running(admin, marker: str) -> list:
@@ -34,7 +31,7 @@ def test_the_statement_of_a_killed_server_process_is_cancelled(app, app_database
             db.session.execute(text("SELECT pg_sleep(120)"))
     """)
     child = subprocess.Popen([sys.executable, "-c", code])
-    with psycopg.connect(_libpq(database_url), autocommit=True) as admin:
+    with psycopg.connect(libpq(database_url), autocommit=True) as admin:
         try:
             deadline = time.monotonic() + 60
             while not any("pg_sleep" in q and s == "active" for _, s, q in _running(admin, marker)):

@@ -13,13 +13,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from _util import libpq
 from helpers import Api
 
 LIMIT_S = 0.5
 
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @pytest.fixture
@@ -39,7 +37,7 @@ def limited(app):
 def cases_locked(database_url, seconds=10):
     """`cases` locked by another connection, for at most `seconds` (an app without the limit waits that
     long and answers, and the test fails instead of hanging)."""
-    with psycopg.connect(_libpq(database_url)) as owner:
+    with psycopg.connect(libpq(database_url)) as owner:
         owner.execute("LOCK TABLE cases IN ACCESS EXCLUSIVE MODE")
         release = threading.Timer(seconds, owner.rollback)
         release.start()
@@ -128,7 +126,7 @@ def test_served_connections_carry_the_limit_and_the_commands_none(limited, monke
     monkeypatch.setattr("gridpatrol.config.Config.SQLALCHEMY_DATABASE_URI", app_database_url)
     role = make_url(app_database_url).username
     # behind PgBouncer the served limit is the role's default (README): the commands still lift it
-    with psycopg.connect(_libpq(database_url), autocommit=True) as owner:
+    with psycopg.connect(libpq(database_url), autocommit=True) as owner:
         owner.execute(f'ALTER ROLE "{role}" SET statement_timeout = \'60s\'')
         try:
             command = _command_app()
