@@ -287,7 +287,11 @@ def verify_events():
 @click.option("--threads", default=4, show_default=True)
 @click.option("--access-log/--no-access-log", default=True, show_default=True, envvar="GRIDPATROL_ACCESS_LOG",
               help="a line per request on standard output (or GRIDPATROL_ACCESS_LOG=0)")
-@click.option("--max-requests", default=5000, show_default=True, envvar="GRIDPATROL_MAX_REQUESTS",
+# a worker's memory stays flat over tens of thousands of requests (~101 MB after 9,000 and after 29,000);
+# each replacement costs a burst of late requests (the old worker's exit, the new one's first connections,
+# ~80-200 ms of a CPU), and every 5,000 requests they decided a constant-rate client's p99 (docs/performance.md,
+# fifteenth round). The limit stays as a guard against a leak.
+@click.option("--max-requests", default=50_000, show_default=True, envvar="GRIDPATROL_MAX_REQUESTS",
               help="a worker is replaced after about this many requests (± 10%); 0: never")
 def serve(host, port, workers, threads, access_log, max_requests):
     """Serve with gunicorn (a production WSGI server)."""

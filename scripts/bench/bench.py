@@ -413,7 +413,7 @@ def main(argv=None):
         sample("single-client measures")
     summary["memory"] = mem
     peak = max(mem, key=lambda m: m["max_hwm_mb"] or 0)
-    # gunicorn recycles a worker after max_requests (5000 ± 500): a new pid is a restarted worker
+    # gunicorn replaces a worker after max_requests (serve's default, ± 10%): a new pid is a replaced worker
     pids = {w["pid"] for m in mem for w in m["workers"]}
     summary["memory_worker_pids_seen"] = len(pids)
     print(f"{'':<28} server memory: workers' VmRSS max {max(m['max_rss_mb'] or 0 for m in mem)} MB, "
