@@ -179,9 +179,8 @@ def test_an_in_flight_idempotency_conflict_says_when_to_retry(crew, app):
     key = str(uuid.uuid4())
     url = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).set(drivername="postgresql").render_as_string(False)
     with psycopg.connect(url) as conn:
-        # another request holding the key's row, uncommitted
-        conn.execute("INSERT INTO idempotency_keys (user_id, key, scope, request_hash) VALUES (%s, %s, 'report', 'x')",
-                     (crew["inspector"].id, key))
+        # another request with the key, in flight: its claim taken, not yet committed
+        assert conn.execute("SELECT * FROM idempotency_claim(%s, %s, '0')", (crew["inspector"].id, key)).fetchall() == []
         app.config["IDEMPOTENCY_WAIT_MS"] = 200
         try:
             lon, lat = crew["district"]["point"](0)

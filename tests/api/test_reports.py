@@ -355,6 +355,31 @@ def test_the_key_waits_under_lock_timeout_and_the_rest_of_the_request_does_not(a
         db.session.rollback()
 
 
+def test_a_key_is_written_once_with_its_answer(app, inspector):
+    """The claim is a lock, not a row: the key's row is inserted once, with the answer, and never updated
+    (an update left a dead row per write from the field for autovacuum to clear; migration 0024)."""
+    from gridpatrol.core import idempotency
+    from gridpatrol.extensions import db
+
+    def written():
+        return db.session.execute(text(
+            "SELECT coalesce(sum(n_tup_ins), 0), coalesce(sum(n_tup_upd), 0) FROM pg_stat_xact_user_tables"
+            " WHERE relname = 'idempotency_keys'")).one()
+
+    key = str(uuid.uuid4())
+    with app.test_request_context():
+        db.session.rollback()
+        inserted, updated = written()
+        answer = idempotency.once(inspector.id, key, "test", "h" * 64, lambda: ({"ok": 1}, 201, {"X-A": "b"}))
+        assert tuple(written()) == (inserted + 1, updated)
+        row = db.session.execute(text("SELECT status_code, response FROM idempotency_keys WHERE user_id = :u AND key = :k"),
+                                 {"u": inspector.id, "k": key}).one()
+        assert row.status_code == 201 and row.response == {"text": answer[0], "headers": {"X-A": "b"}}
+        assert idempotency.once(inspector.id, key, "test", "h" * 64, lambda: pytest.fail("ran twice")) == answer
+        assert tuple(written()) == (inserted + 1, updated)
+        db.session.rollback()
+
+
 # ---------------------------------------------------------------- duplicates near the edge of the radius
 
 def _report_at(api, lon, lat):

@@ -1,10 +1,12 @@
 """Exactly-once writes from the field.
 
-The key row is inserted before anything else in the request's transaction and filled with the
-answer at the end, so it commits together with what it created. A second request with the same
-key waits on that row: when the first commits it gets the same answer; when the first is still
-running after a short wait, 409; when the first failed, it runs as if first. The answer is kept
-as the JSON text that was sent, so a replay is the same bytes (JSONB would reorder the keys).
+The key is claimed before anything else in the request's transaction, by a lock on (caller, key)
+that the transaction holds to its end, and its row is inserted with the answer at the end, so it
+commits together with what it created. A second request with the same key waits on that lock: when
+the first commits it gets the same answer; when the first is still running after a short wait, 409;
+when the first failed, it runs as if first. The row is written once (no dead row per write for
+autovacuum to clear: migration 0024). The answer is kept as the JSON text that was sent, so a replay
+is the same bytes (JSONB would reorder the keys).
 """
 import hashlib
 import json
@@ -37,32 +39,18 @@ def fingerprint(*parts) -> str:
     return h.hexdigest()
 
 
-# The claim: a new key (the common case) is inserted in one statement, with no read before it; a
-# key already committed conflicts at once, and one still in flight is waited for at most
-# `lock_timeout`, set for this statement only: in FROM before the row is tried, put back in
-# RETURNING (a conflict returns no row; the replay's read puts it back then).
-_CLAIM = """
-INSERT INTO idempotency_keys (user_id, key, scope, request_hash)
-SELECT %(user_id)s, %(key)s, %(scope)s, %(request_hash)s FROM set_config('lock_timeout', %(wait)s, true)
-ON CONFLICT DO NOTHING
-RETURNING set_config('lock_timeout', %(lock_timeout)s, true)
-"""
-_STORED = """
-SELECT scope, request_hash, status_code, response, set_config('lock_timeout', %(lock_timeout)s, true)
-FROM idempotency_keys WHERE user_id = %(user_id)s AND key = %(key)s
-"""
+# The claim (migration 0024): the lock on (caller, key), waited for at most `wait` (lock_timeout for that
+# wait only), then the key's row as committed by then: none for a new key (the common case), the answer
+# of a request that committed before, or while we waited.
+_CLAIM = "SELECT scope, request_hash, status_code, response FROM idempotency_claim(%(user_id)s, %(key)s, %(wait)s)"
+# the key's row, once, with its answer. Under the claim's lock no request of this version writes the
+# same key; a server of the version before (which claimed by inserting the row), during an upgrade, may
+# have: nothing is written over it, and the request is refused, to be replayed when sent again
 _ANSWER = """
-UPDATE idempotency_keys SET status_code = %(status_code)s, response = %(response)s::jsonb
-WHERE user_id = %(user_id)s AND key = %(key)s
+INSERT INTO idempotency_keys (user_id, key, scope, request_hash, status_code, response)
+VALUES (%(user_id)s, %(key)s, %(scope)s, %(request_hash)s, %(status_code)s, %(response)s::jsonb)
+ON CONFLICT DO NOTHING RETURNING 1
 """
-
-
-def _lock_timeout(conn) -> str:
-    """The connection's own lock_timeout, to put back after the claim: read once per connection."""
-    value = conn.info.get("lock_timeout")
-    if value is None:
-        value = conn.info["lock_timeout"] = conn.exec_driver_sql("SHOW lock_timeout").scalar_one()
-    return value
 
 
 def _replay(stored, scope: str, request_hash: str):
@@ -78,22 +66,25 @@ def once(user_id: int, key: str, scope: str, request_hash: str, produce):
     """Run `produce() -> (body, status, headers)` once per (user, key); replay its answer after.
 
     Returns (the body as JSON text, status, headers) for `respond()`. Two statements when the key
-    is new: the claim and the answer."""
+    is new: the claim and the row with its answer."""
     conn = db.session.connection()
-    params = {"user_id": user_id, "key": key, "lock_timeout": _lock_timeout(conn)}
+    params = {"user_id": user_id, "key": key}
     try:
-        claimed = conn.exec_driver_sql(_CLAIM, {**params, "scope": scope, "request_hash": request_hash,
-                                                "wait": str(int(current_app.config["IDEMPOTENCY_WAIT_MS"]))}).first()
+        stored = conn.exec_driver_sql(_CLAIM, {**params, "wait": str(int(current_app.config["IDEMPOTENCY_WAIT_MS"]))}
+                                      ).first()
     except OperationalError as exc:
         if isinstance(exc.orig, LockNotAvailable):
             raise Conflict(f"A request with this {HEADER} is still in flight; retry shortly", headers=IN_FLIGHT)
         raise
-    if claimed is None:  # the key was there already, or its first request committed while we waited
-        return _replay(conn.exec_driver_sql(_STORED, params).one(), scope, request_hash)
+    if stored is not None:  # the key's request committed before, or while we waited
+        return _replay(stored, scope, request_hash)
     body, status, headers = produce()
     body_text = json.dumps(body, ensure_ascii=False)
-    conn.exec_driver_sql(_ANSWER, {**params, "status_code": status,
-                                   "response": json.dumps({"text": body_text, "headers": headers})})
+    kept = conn.exec_driver_sql(_ANSWER, {**params, "scope": scope, "request_hash": request_hash,
+                                          "status_code": status,
+                                          "response": json.dumps({"text": body_text, "headers": headers})}).first()
+    if kept is None:
+        raise Conflict(f"A request with this {HEADER} is still in flight; retry shortly", headers=IN_FLIGHT)
     return body_text, status, headers
 
 

@@ -1,8 +1,8 @@
 -- The SQL of POST /api/v1/reports (cases.routes.ReportsView.post) in one transaction: the four
 -- statements the app sends after reading the caller's token, in order: the idempotency key claimed
--- (lock_timeout set for that statement only), the grid lookup (grids.services.locate), the case with
+-- (its lock, waited for under lock_timeout set for that wait only, and its row read), the grid lookup (grids.services.locate), the case with
 -- its number and first event in one statement (only if the category takes reports; the event through
--- the hash-chain trigger), and the key's row filled with the answer. Values (or a few expressions
+-- the hash-chain trigger), and the key's row with the answer. Values (or a few expressions
 -- making one) stand where the app binds parameters; tests/integration/test_bench_city.py holds the two
 -- to each other. :bench_user is the bench inspector's id (pgbench -D); :client_id and a random number
 -- make each key unique.
@@ -11,10 +11,7 @@
 \set n random(1, 2000000000)
 BEGIN;
 
-INSERT INTO idempotency_keys (user_id, key, scope, request_hash)
-SELECT :bench_user, 'pgb-' || :client_id || '-' || :n || '-' || txid_current(), 'report', md5(random()::text) || md5(random()::text) FROM set_config('lock_timeout', '5000', true)
-ON CONFLICT DO NOTHING
-RETURNING set_config('lock_timeout', '0', true);
+SELECT scope, request_hash, status_code, response FROM idempotency_claim(:bench_user, 'pgb-' || :client_id || '-' || :n || '-' || txid_current(), '5000');
 
 SELECT grids.code, grids.name, grids.district_code, grids.street_code, grids.community_code, grids.area_m2,
        grids.created_at, grids.updated_at
@@ -43,6 +40,7 @@ WITH new_case AS (
 )
 SELECT new_case.id, new_case.number, new_case.status, new_case.category_code, new_case.urgency, new_case.description, new_case.address, ST_AsEWKB(new_case.location), new_case.accuracy_m, new_case.grid_code, new_case.district_code, new_case.street_code, new_case.community_code, new_case.location_flags, new_case.source, new_case.reporter_id, new_case.catalog_version, new_case.contact, new_case.observed_at, new_case.reported_at, new_case.registered_at, new_case.dispatched_at, new_case.handled_at, new_case.closed_at, new_case.lead_team_id, new_case.assisting_team_ids, new_case.parent_id, new_case.rework_count, new_case.extension_hours, new_case.pending_extension, new_case.suspended_from, new_case.suspended_at, new_case.deadline_register, new_case.deadline_dispatch, new_case.deadline_handle, new_case.deadline_verify, new_case.stage_started_at, new_case.stage_deadline, new_case.stage_clock, new_case.escalation_level, new_case.escalation_note, new_case.version, new_case.updated_at FROM new_case;
 
-UPDATE idempotency_keys SET status_code = 201, response = jsonb_build_object('text', repeat('x', 1500), 'headers', '{}'::jsonb)::jsonb
-WHERE user_id = :bench_user AND key = 'pgb-' || :client_id || '-' || :n || '-' || txid_current();
+INSERT INTO idempotency_keys (user_id, key, scope, request_hash, status_code, response)
+VALUES (:bench_user, 'pgb-' || :client_id || '-' || :n || '-' || txid_current(), 'report', md5(random()::text) || md5(random()::text), 201, jsonb_build_object('text', repeat('x', 1500), 'headers', '{}'::jsonb)::jsonb)
+ON CONFLICT DO NOTHING RETURNING 1;
 COMMIT;
