@@ -191,3 +191,26 @@ def test_an_in_flight_idempotency_conflict_says_when_to_retry(crew, app):
             app.config["IDEMPOTENCY_WAIT_MS"] = 5000
             conn.rollback()
     assert r.status_code == 409 and r.headers["Retry-After"] == "1"
+
+
+def test_a_repeat_of_an_answered_key_is_replayed_while_another_repeat_is_in_flight(app, crew):
+    """A key answered before is replayed at once: repeats of one key do not queue on its claim."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    key = str(uuid.uuid4())
+    lon, lat = crew["district"]["point"](0)
+    report = {"category_code": "0701", "lon": lon, "lat": lat, "observed_at": "2026-11-26T09:00:00+08:00"}
+    first = crew["inspector"].post("/api/v1/reports", json=report, headers={"Idempotency-Key": key})
+    assert first.status_code == 201
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(url) as conn:
+        # another repeat in flight, holding the key's claim
+        conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (crew["inspector"].id, key))
+        app.config["IDEMPOTENCY_WAIT_MS"] = 200
+        try:
+            again = crew["inspector"].post("/api/v1/reports", json=report, headers={"Idempotency-Key": key})
+        finally:
+            app.config["IDEMPOTENCY_WAIT_MS"] = 5000
+            conn.rollback()
+    assert again.status_code == 201 and again.get_data() == first.get_data()

@@ -349,7 +349,7 @@ def test_the_key_waits_under_lock_timeout_and_the_rest_of_the_request_does_not(a
         seen = []
         answer = idempotency.once(inspector.id, key, "test", "h" * 64, lambda: (seen.append(setting()) or {}, 201, {}))
         assert seen == [own] and setting() == own
-        # the same key again in this transaction: no claim, the stored answer, the setting put back
+        # the same key again in this transaction: its answer replayed, not run again, the setting put back
         assert idempotency.once(inspector.id, key, "test", "h" * 64, lambda: pytest.fail("ran twice")) == answer
         assert setting() == own
         db.session.rollback()

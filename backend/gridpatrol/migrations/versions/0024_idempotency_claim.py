@@ -16,11 +16,12 @@ depends_on = None
 # A key was claimed by inserting its row and answered by updating it: every write from the field left
 # a dead row behind, and autovacuum went over idempotency_keys again and again (at city scale, a table of
 # hundreds of MB), its WAL flushes holding every commit for up to ~60 ms (docs/performance.md,
-# fifteenth round). Now the claim is a transaction-level lock on (user, key), waited for at most
-# `wait` (a request with the same key still in flight: 409), then a read of the key's row with a
-# snapshot taken after the lock (a volatile function's query sees what committed before it): a row
-# answered while we waited is replayed. The row is inserted once, with the answer, at the end of the
-# request (core/idempotency.py). Two-integer advisory locks: no other lock of the app uses that form.
+# fifteenth round). Now a key answered before is read and replayed at once; a new key is claimed by a
+# transaction-level lock on (user, key), waited for at most `wait` (a request with the same key still
+# in flight: 409), then its row is read again with a snapshot taken after the lock (each query of a
+# volatile function sees what committed before it): a row answered while we waited is replayed. The
+# row is inserted once, with the answer, at the end of the request (core/idempotency.py). Two-integer
+# advisory locks: no other lock of the app uses that form.
 CLAIM = """
 CREATE FUNCTION idempotency_claim(p_user integer, p_key text, p_wait text)
 RETURNS TABLE (scope text, request_hash text, status_code integer, response jsonb)
@@ -28,6 +29,12 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   own text := current_setting('lock_timeout');
 BEGIN
+  -- a key answered before: replayed at once (repeats of one key do not queue on its lock)
+  RETURN QUERY SELECT k.scope::text, k.request_hash::text, k.status_code, k.response
+               FROM idempotency_keys k WHERE k.user_id = p_user AND k.key = p_key;
+  IF FOUND THEN
+    RETURN;
+  END IF;
   PERFORM set_config('lock_timeout', p_wait, true);
   PERFORM pg_advisory_xact_lock(p_user, hashtext(p_key));
   PERFORM set_config('lock_timeout', own, true);
