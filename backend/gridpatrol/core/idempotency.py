@@ -23,6 +23,10 @@ HEADER = "Idempotency-Key"
 IN_FLIGHT = {"Retry-After": "1"}
 
 
+def _in_flight() -> Conflict:
+    return Conflict(f"A request with this {HEADER} is still in flight; retry shortly", headers=IN_FLIGHT)
+
+
 def request_key() -> str:
     key = request.headers.get(HEADER, "")
     if not 1 <= len(key) <= 255 or not key.isprintable():
@@ -58,7 +62,7 @@ def _replay(stored, scope: str, request_hash: str):
         raise Invalid(f"This {HEADER} was used with another request; make a new key for a new item",
                       {HEADER: ["reused with a different body"]})
     if stored.status_code is None:
-        raise Conflict(f"A request with this {HEADER} is still in flight; retry shortly", headers=IN_FLIGHT)
+        raise _in_flight()
     return stored.response["text"], stored.status_code, stored.response.get("headers", {})
 
 
@@ -74,7 +78,7 @@ def once(user_id: int, key: str, scope: str, request_hash: str, produce):
                                       ).first()
     except OperationalError as exc:
         if isinstance(exc.orig, LockNotAvailable):
-            raise Conflict(f"A request with this {HEADER} is still in flight; retry shortly", headers=IN_FLIGHT)
+            raise _in_flight()
         raise
     if stored is not None:  # the key's request committed before, or while we waited
         return _replay(stored, scope, request_hash)
@@ -84,7 +88,7 @@ def once(user_id: int, key: str, scope: str, request_hash: str, produce):
                                           "status_code": status,
                                           "response": json.dumps({"text": body_text, "headers": headers})}).first()
     if kept is None:
-        raise Conflict(f"A request with this {HEADER} is still in flight; retry shortly", headers=IN_FLIGHT)
+        raise _in_flight()
     return body_text, status, headers
 
 

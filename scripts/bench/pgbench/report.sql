@@ -1,11 +1,11 @@
 -- The SQL of POST /api/v1/reports (cases.routes.ReportsView.post) in one transaction: the four
 -- statements the app sends after reading the caller's token, in order: the idempotency key claimed
--- (its lock, waited for under lock_timeout set for that wait only, and its row read), the grid lookup (grids.services.locate), the case with
--- its number and first event in one statement (only if the category takes reports; the event through
--- the hash-chain trigger), and the key's row with the answer. Values (or a few expressions
--- making one) stand where the app binds parameters; tests/integration/test_bench_city.py holds the two
--- to each other. :bench_user is the bench inspector's id (pgbench -D); :client_id and a random number
--- make each key unique.
+-- (its lock, waited for under lock_timeout set for that wait only, and its row read), the grid lookup
+-- (grids.services.locate), the case with its number and first event in one statement (only if the
+-- category takes reports; the event through the hash-chain trigger), and the key's row with the answer.
+-- Values (or a few expressions making one) stand where the app binds parameters;
+-- tests/integration/test_bench_city.py holds the two to each other. :bench_user is the bench
+-- inspector's id (pgbench -D); :client_id and a random number make each key unique.
 \set x random(1, 41999999)
 \set y random(1, 22499999)
 \set n random(1, 2000000000)
