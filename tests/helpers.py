@@ -15,10 +15,16 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 PASSWORD = "Test-pass-2026!"
 DEMO_DISTRICT = "310199"
 _counter = itertools.count(1)
+
+
+def libpq(url: str) -> str:
+    """A SQLAlchemy URL as psycopg connects with it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class Api:

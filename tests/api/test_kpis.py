@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import text
 
-from helpers import FACTS_DIFFERENCE_SQL, PASSWORD, Api, block_geojson
+from helpers import FACTS_DIFFERENCE_SQL, PASSWORD, Api, block_geojson, libpq
 
 RATE_KEYS = ("valid_report_rate", "closure_rate", "on_time_rate", "rework_rate", "accurate_dispatch_rate")
 COUNT_KEYS = ("reports", "registered", "rejected", "dispatched", "returned", "handled", "reworked", "closed",
@@ -516,7 +516,6 @@ def test_a_rebuild_shared_by_connections_gives_back_every_fact(app, world):
 
 def test_a_rebuild_whose_batch_fails_says_so_and_loses_nothing(app, world, app_database_url):
     import psycopg
-    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import OperationalError
 
     from gridpatrol import create_app
@@ -525,8 +524,7 @@ def test_a_rebuild_whose_batch_fails_says_so_and_loses_nothing(app, world, app_d
     impatient = create_app({"SQLALCHEMY_DATABASE_URI": app_database_url, "TESTING": True,
                             "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": "-c lock_timeout=200"}}})
     assert _difference(app) == (0, 0)
-    with psycopg.connect(make_url(app_database_url).set(drivername="postgresql").render_as_string(
-            hide_password=False)) as holder:
+    with psycopg.connect(libpq(app_database_url)) as holder:
         # a case held as a workflow action holds it while it writes: the rebuild's batch cannot share it
         holder.execute("SELECT 1 FROM cases WHERE id = %s FOR UPDATE", (victim,))
         result = impatient.test_cli_runner().invoke(args=["kpis", "rebuild", "--batch", "1000", "--jobs", "2"])

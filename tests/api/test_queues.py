@@ -4,6 +4,8 @@ import uuid
 import pytest
 from sqlalchemy import text
 
+from helpers import libpq
+
 
 QUEUES = ("register", "dispatch", "returned", "extensions", "overdue", "escalated")
 
@@ -174,10 +176,9 @@ def test_other_media_types_are_415_and_unknown_filters_422(crew):
 def test_an_in_flight_idempotency_conflict_says_when_to_retry(crew, app):
     """A key whose first request has not finished yet: 409 with Retry-After (not "not allowed")."""
     import psycopg
-    from sqlalchemy.engine import make_url
 
     key = str(uuid.uuid4())
-    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).set(drivername="postgresql").render_as_string(False)
+    url = libpq(app.config["SQLALCHEMY_DATABASE_URI"])
     with psycopg.connect(url) as conn:
         # another request with the key, in flight: its claim taken, not yet committed
         assert conn.execute("SELECT * FROM idempotency_claim(%s, %s, '0')", (crew["inspector"].id, key)).fetchall() == []
@@ -196,14 +197,13 @@ def test_an_in_flight_idempotency_conflict_says_when_to_retry(crew, app):
 def test_a_repeat_of_an_answered_key_is_replayed_while_another_repeat_is_in_flight(app, crew):
     """A key answered before is replayed at once: repeats of one key do not queue on its claim."""
     import psycopg
-    from sqlalchemy.engine import make_url
 
     key = str(uuid.uuid4())
     lon, lat = crew["district"]["point"](0)
     report = {"category_code": "0701", "lon": lon, "lat": lat, "observed_at": "2026-11-26T09:00:00+08:00"}
     first = crew["inspector"].post("/api/v1/reports", json=report, headers={"Idempotency-Key": key})
     assert first.status_code == 201
-    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).set(drivername="postgresql").render_as_string(False)
+    url = libpq(app.config["SQLALCHEMY_DATABASE_URI"])
     with psycopg.connect(url) as conn:
         # another repeat in flight, holding the key's claim
         conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (crew["inspector"].id, key))

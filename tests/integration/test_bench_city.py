@@ -23,7 +23,7 @@ sys.path.insert(0, str(BENCH))
 import bench  # noqa: E402
 import generate  # noqa: E402
 import openloop  # noqa: E402
-from helpers import FACTS_DIFFERENCE_SQL, free_port  # noqa: E402
+from helpers import FACTS_DIFFERENCE_SQL, free_port, libpq  # noqa: E402
 from gridpatrol.cli import verify_events  # noqa: E402
 
 
@@ -97,7 +97,7 @@ def test_the_city_is_loaded_as_the_product_keeps_its_data(city, app, database_ur
             SELECT count(*) FROM (SELECT e.*, row_number() OVER (PARTITION BY case_id ORDER BY seq) AS n
                                   FROM case_events e) x
             WHERE hash IS NULL OR (prev_hash IS NULL) <> (seq = 1) OR seq <> n""").fetchone()[0] == 0
-    migrated = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    migrated = libpq(database_url)
     shape = """SELECT c.relname, i.relname, pg_get_indexdef(i.oid) FROM pg_index x
                JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class c ON c.oid = x.indrelid
                WHERE c.relname IN ('cases', 'case_events') ORDER BY 1, 2"""

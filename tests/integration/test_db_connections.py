@@ -11,11 +11,11 @@ import psycopg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
-from sqlalchemy.engine import make_url
 
 from gridpatrol import create_app
 from gridpatrol.core import db as core_db
 from gridpatrol.extensions import db
+from helpers import libpq
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def _backend(app) -> int:
 
 def _terminate(database_url: str, pid: int) -> None:
     """End a backend as an administrator (or a server restart) would, and wait until it has gone."""
-    owner = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    owner = libpq(database_url)
     with psycopg.connect(owner, autocommit=True) as conn:
         assert conn.execute("SELECT pg_terminate_backend(%s, 30000)", (pid,)).fetchone()[0] is True
 

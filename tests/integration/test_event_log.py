@@ -1,15 +1,15 @@
 """The case event log is append-only in the database, numbered without gaps, and hash-chained."""
 import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from gridpatrol.cli import verify_events
+from helpers import libpq
 
 
 @pytest.fixture
 def conn(database_url):
     """A superuser connection to the test database, outside the app."""
-    url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    url = libpq(database_url)
     with psycopg.connect(url, autocommit=True) as c:
         yield c
 

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from helpers import libpq
+
 
 def _sql_hours(pairs):
     from gridpatrol.extensions import db
@@ -293,7 +295,6 @@ def test_a_recount_skips_ids_without_facts_and_leaves_a_batch_to_the_process_doi
     uses one up), and a process that finds another doing a batch (or rebuilding the facts) leaves it
     and holds nothing."""
     import psycopg
-    from sqlalchemy.engine import make_url
 
     from gridpatrol.catalog import services as catalog
     from gridpatrol.extensions import db
@@ -314,7 +315,7 @@ def test_a_recount_skips_ids_without_facts_and_leaves_a_batch_to_the_process_doi
             db.session.commit()
             assert catalog.recount_handling_hours(batch=1) == 0
             assert _recount_under_way() == {"next_case": second}  # not first + 1: no case there has facts
-            url = make_url(app_database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+            url = libpq(app_database_url)
             with psycopg.connect(url) as other:  # a rebuild, or another worker's batch, under way
                 other.execute(f"SELECT pg_advisory_lock({catalog.HOURS_RECOUNT_LOCK})")
                 assert catalog.recount_handling_hours() is None

@@ -5,12 +5,6 @@ from threading import Barrier
 from urllib.parse import urlparse
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-
-
-def libpq(url: str) -> str:
-    """A SQLAlchemy URL as psycopg connects with it."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def at_once(n, call):

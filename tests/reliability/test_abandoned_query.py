@@ -9,7 +9,7 @@ import time
 
 import psycopg
 
-from _util import libpq
+from helpers import libpq
 
 
 def _running(admin, marker: str) -> list:

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from gridpatrol.cli import app_role, verify_events
+from helpers import libpq
 
 REFUSED = [
     "UPDATE case_events SET payload = '{\"reason\": \"changed\"}' WHERE case_id = %(case)s",
@@ -20,21 +21,17 @@ REFUSED = [
 ]
 
 
-def _dsn(url):
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @pytest.fixture
 def as_app(app_database_url):
     """A connection as the application's role, outside the app."""
-    with psycopg.connect(_dsn(app_database_url), autocommit=True) as c:
+    with psycopg.connect(libpq(app_database_url), autocommit=True) as c:
         yield c
 
 
 @pytest.fixture
 def as_owner(database_url):
     """A connection as the schema's owner (a superuser in the tests)."""
-    with psycopg.connect(_dsn(database_url), autocommit=True) as c:
+    with psycopg.connect(libpq(database_url), autocommit=True) as c:
         yield c
 
 

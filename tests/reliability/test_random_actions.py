@@ -18,12 +18,11 @@ from urllib.parse import urlencode
 import psycopg
 import pytest
 from psycopg.rows import dict_row
-from sqlalchemy.engine import make_url
 
 from gridpatrol.cases import states
 from gridpatrol.cases.states import CLOSED, OPEN, STAGE_OF, TRANSITIONS
 from gridpatrol.cli import verify_events
-from helpers import png
+from helpers import libpq, png
 
 CATEGORIES = ["0101", "0205", "0403", "0701", "0702"]
 RETURN_CODES = ["not_competent", "outside_area", "wrong_category", "duplicate", "cannot_locate", "other"]
@@ -460,7 +459,7 @@ def _replay_one(case, log, roles, members):
 def _run(n, seed, app, database_url, client, district, make_user, make_team):
     seed = SEED or seed  # GRIDPATROL_RANDOM_SEED=N runs another sequence
     rng = random.Random(seed)
-    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    dsn = libpq(database_url)
     with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as dict_conn, \
             psycopg.connect(dsn, autocommit=True) as conn:
         world = World(rng, district, make_user, make_team, client)

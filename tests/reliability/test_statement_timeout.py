@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from _util import libpq
+from helpers import libpq
 from helpers import Api
 
 LIMIT_S = 0.5
