@@ -101,7 +101,8 @@ def post(url: str, body: bytes, headers: dict, timeout: float) -> tuple[int | No
     parts = urllib.parse.urlsplit(url)
     kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     conn = kind(parts.hostname, parts.port, timeout=timeout)
-    watchdog = threading.Timer(timeout, _cut, (conn,))
+    fired = threading.Event()
+    watchdog = threading.Timer(timeout, _cut, (conn, fired))
     watchdog.start()
     try:
         target = parts.path or "/"
@@ -113,7 +114,7 @@ def post(url: str, body: bytes, headers: dict, timeout: float) -> tuple[int | No
             return answer.status, None
         return answer.status, f"HTTP {answer.status} {answer.reason}"[:500]
     except (OSError, ValueError, http.client.HTTPException) as e:
-        if not watchdog.is_alive():
+        if fired.is_set():  # the watchdog's cut, whatever the read made of it
             return None, f"no complete answer within {timeout:g} s"
         return None, (str(e) or type(e).__name__)[:500]
     finally:
@@ -121,8 +122,10 @@ def post(url: str, body: bytes, headers: dict, timeout: float) -> tuple[int | No
         conn.close()
 
 
-def _cut(conn) -> None:
-    """The watchdog: the exchange took too long, its socket is closed under it."""
+def _cut(conn, fired: threading.Event) -> None:
+    """The watchdog: the exchange took too long, its socket is closed under it. `fired` is set first:
+    the timer's thread is still alive while it cuts, so the sender cannot ask it whether it did."""
+    fired.set()
     sock = conn.sock
     if sock is not None:
         try:
