@@ -1,4 +1,4 @@
-"""The `gridpatrol` command: db, serve, create-user, import-grids, import-areas, demo, verify-events."""
+"""The `gridpatrol` command: db, serve, create-user, import-grids, import-areas, demo, verify-events, purge-keys."""
 import gc
 import json
 import re
@@ -278,6 +278,42 @@ def verify_events():
             click.echo(f"event {row.id} (case {row.case_id}, seq {row.seq}) does not match its chain")
         sys.exit(1)
     click.echo(f"{total} events, every chain intact")
+
+
+@main.command("purge-keys")
+@click.option("--keep-days", type=int, help="keep the keys of this many days (default: IDEMPOTENCY_KEEP_DAYS, 30)")
+@click.option("--every", type=click.FloatRange(min=1), help="keep purging, every this many seconds")
+@with_appcontext
+def purge_keys(keep_days, every):
+    """Delete the Idempotency-Keys older than the days they are kept, with their answers (scripts/run keeps
+    this running with --every 3600; without it the table grows by every write from the field)."""
+    from time import sleep
+
+    from sqlalchemy.exc import OperationalError
+
+    from .core.idempotency import KEEP_MIN_DAYS, purge
+    from .extensions import db
+
+    days = current_app.config["IDEMPOTENCY_KEEP_DAYS"] if keep_days is None else keep_days
+    if days < KEEP_MIN_DAYS:
+        source = "--keep-days" if keep_days is not None else "IDEMPOTENCY_KEEP_DAYS"
+        raise click.BadParameter(f"{days}: keys are kept at least {KEEP_MIN_DAYS} days (the API's contract)",
+                                 param_hint=source)
+    while True:
+        try:
+            n = purge(days)
+        except OperationalError as exc:
+            if every is None:
+                raise
+            # a database that does not answer (restarting): tried again at the next round
+            click.echo(f"purge-keys: {exc.__class__.__name__}: {str(exc).splitlines()[0]}", err=True)
+            db.session.rollback()
+            n = 0
+        if every is None or n:
+            click.echo(f"{n} keys older than {days} days deleted")
+        if every is None:
+            return
+        sleep(every)
 
 
 @main.command("serve")

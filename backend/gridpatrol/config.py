@@ -53,6 +53,9 @@ class Config:
     DISPATCH_LIMIT_HOURS = _float("DISPATCH_LIMIT_HOURS", 1)
     VERIFY_LIMIT_HOURS = _float("VERIFY_LIMIT_HOURS", 2)
     IDEMPOTENCY_WAIT_MS = _int("IDEMPOTENCY_WAIT_MS", 5000)
+    # how long an Idempotency-Key and its answer are kept (days, at least 7): a phone resending an item
+    # it sent longer ago than this makes a new write. `gridpatrol purge-keys` deletes the older ones
+    IDEMPOTENCY_KEEP_DAYS = _int("IDEMPOTENCY_KEEP_DAYS", 30)
     MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 40 * 1024 * 1024)
     PHOTO_MAX_BYTES = _int("PHOTO_MAX_BYTES", 15 * 1024 * 1024)
     PHOTO_MAX_PIXELS = _int("PHOTO_MAX_PIXELS", 40_000_000)

@@ -380,6 +380,97 @@ def test_a_key_is_written_once_with_its_answer(app, inspector):
         db.session.rollback()
 
 
+
+# ---------------------------------------------------------------- keys past their keeping
+
+def _age_key(app, user_id, key, days):
+    from gridpatrol.extensions import db
+    with app.app_context():
+        db.session.execute(text("UPDATE idempotency_keys SET created_at = now() - make_interval(days => :d)"
+                                " WHERE user_id = :u AND key = :k"), {"d": days, "u": user_id, "k": key})
+        db.session.commit()
+
+
+def _older_keys(app, days) -> int:
+    from gridpatrol.extensions import db
+    with app.app_context():
+        return db.session.execute(text("SELECT count(*) FROM idempotency_keys"
+                                       " WHERE created_at < now() - make_interval(days => :d)"), {"d": days}).scalar_one()
+
+
+def test_keys_past_their_keeping_are_purged_and_the_rest_still_replay(app, district, inspector):
+    """`gridpatrol purge-keys` deletes the keys older than IDEMPOTENCY_KEEP_DAYS (30) with their answers,
+    not what they created; a key inside its keeping still replays. A phone resending an item after its
+    key went is a new write: the keeping is what the API promises (at least 7 days)."""
+    from gridpatrol.cli import purge_keys
+
+    old_key, kept_key = str(uuid.uuid4()), str(uuid.uuid4())
+    old_body, kept_body = body_at(district, description="old"), body_at(district, description="kept")
+    old, kept = post(inspector, old_body, key=old_key), post(inspector, kept_body, key=kept_key)
+    assert old.status_code == kept.status_code == 201
+    _age_key(app, inspector.id, old_key, 31)
+    _age_key(app, inspector.id, kept_key, 29)
+    due = _older_keys(app, 30)
+    assert due >= 1
+    result = app.test_cli_runner().invoke(purge_keys, args=[])
+    assert result.exit_code == 0, result.output
+    assert f"{due} keys older than 30 days deleted" in result.output
+    assert _older_keys(app, 30) == 0
+    assert not key_recorded(app, inspector.id, old_key) and key_recorded(app, inspector.id, kept_key)
+    assert inspector.case(old.get_json()["id"])["description"] == "old"  # the case stays
+    before = db_counts(app)
+    again = post(inspector, kept_body, key=kept_key)
+    assert again.status_code == 201 and again.data == kept.data
+    assert db_counts(app) == before
+    resent = post(inspector, old_body, key=old_key)
+    assert resent.status_code == 201 and resent.get_json()["id"] != old.get_json()["id"]
+    assert db_counts(app)["cases"] == before["cases"] + 1
+
+
+def test_the_purge_goes_batch_by_batch_to_the_last_old_key(app, inspector):
+    from gridpatrol.core import idempotency
+    from gridpatrol.extensions import db
+
+    keys = [str(uuid.uuid4()) for _ in range(5)]
+    with app.test_request_context():
+        for key in keys:
+            idempotency.once(inspector.id, key, "test", "h" * 64, lambda: ({}, 201, {}))
+        db.session.commit()
+    for key in keys:
+        _age_key(app, inspector.id, key, 8)
+    due = _older_keys(app, 7)
+    with app.app_context():
+        assert idempotency.purge(7, batch=2) == due >= 5
+    assert not any(key_recorded(app, inspector.id, key) for key in keys)
+
+
+@pytest.mark.parametrize("how", ["option", "setting"])
+def test_purge_keys_refuses_a_keeping_shorter_than_the_contract(app, inspector, how):
+    from gridpatrol.cli import purge_keys
+    from gridpatrol.core import idempotency
+    from gridpatrol.extensions import db
+
+    key = str(uuid.uuid4())
+    with app.test_request_context():
+        idempotency.once(inspector.id, key, "test", "h" * 64, lambda: ({}, 201, {}))
+        db.session.commit()
+    _age_key(app, inspector.id, key, 10)
+    if how == "option":
+        result = app.test_cli_runner().invoke(purge_keys, args=["--keep-days", "6"])
+    else:
+        setting = app.config["IDEMPOTENCY_KEEP_DAYS"]
+        app.config["IDEMPOTENCY_KEEP_DAYS"] = 5
+        try:
+            result = app.test_cli_runner().invoke(purge_keys, args=[])
+        finally:
+            app.config["IDEMPOTENCY_KEEP_DAYS"] = setting
+    assert result.exit_code == 2
+    assert "kept at least 7 days" in result.output
+    assert ("--keep-days" if how == "option" else "IDEMPOTENCY_KEEP_DAYS") in result.output
+    assert key_recorded(app, inspector.id, key)
+    with app.app_context(), pytest.raises(ValueError, match="at least 7 days"):
+        idempotency.purge(6)
+
 # ---------------------------------------------------------------- duplicates near the edge of the radius
 
 def _report_at(api, lon, lat):

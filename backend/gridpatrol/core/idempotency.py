@@ -6,13 +6,15 @@ commits together with what it created. A second request with the same key waits 
 the first commits it gets the same answer; when the first is still running after a short wait, 409;
 when the first failed, it runs as if first. The row is written once (no dead row per write for
 autovacuum to clear: migration 0024). The answer is kept as the JSON text that was sent, so a replay
-is the same bytes (JSONB would reorder the keys).
+is the same bytes (JSONB would reorder the keys). Keys are kept IDEMPOTENCY_KEEP_DAYS (the contract
+says at least 7) and then purged (`purge()`, `gridpatrol purge-keys`): a repeat after that is a new write.
 """
 import hashlib
 import json
 
 from flask import Response, current_app, request
 from psycopg.errors import LockNotAvailable
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from .errors import BadRequest, Conflict, Invalid
@@ -96,3 +98,27 @@ def respond(answer) -> Response:
     """The (body text, status, headers) of `once()` as a response, the same bytes first time and replayed."""
     body_text, status, headers = answer
     return current_app.response_class(body_text, status=status, headers=headers, mimetype="application/json")
+
+
+# KEEP_MIN_DAYS: api-contract.md, "Keys are kept at least 7 days"
+KEEP_MIN_DAYS = 7
+# a batch of the oldest keys past their keeping (the BRIN index of migration 0025 finds them), deleted by
+# their row addresses: each batch its own short transaction, so the purge holds no lock for long and a
+# key's answer can be replayed until the moment its row goes
+_PURGE = text("""
+DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
+  SELECT ctid FROM idempotency_keys WHERE created_at < now() - make_interval(days => :days) LIMIT :batch))
+""")
+
+
+def purge(keep_days: int, batch: int = 10_000) -> int:
+    """Delete the keys older than `keep_days` days, `batch` a transaction; the keys deleted."""
+    if keep_days < KEEP_MIN_DAYS:
+        raise ValueError(f"keys are kept at least {KEEP_MIN_DAYS} days, not {keep_days}")
+    deleted = 0
+    while True:
+        n = db.session.execute(_PURGE, {"days": keep_days, "batch": batch}).rowcount
+        db.session.commit()
+        deleted += n
+        if n < batch:
+            return deleted

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -15,6 +15,8 @@ class IdempotencyKey(db.Model):
     never recorded for a write that did not happen, nor a write made twice.
     """
     __tablename__ = "idempotency_keys"
+    # the purge's way to the oldest keys (migration 0025)
+    __table_args__ = (Index("ix_idempotency_keys_created_brin", "created_at", postgresql_using="brin"),)
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
