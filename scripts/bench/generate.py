@@ -91,12 +91,14 @@ def main(argv=None) -> dict:
 
     def indexed_after(c, table, sql):
         """`sql` run without `table`'s indexes of every row (not a constraint's own), which are made again
-        afterwards from their definitions. The partial indexes (open cases: a tenth of the rows) stay: a
+        afterwards from their definitions. The partial indexes on open cases (a tenth of the rows) stay: a
         predicate's definition made again is not the migration's expression (PostgreSQL's text of
-        `status IN (…)` parses back to another form)."""
-        indexes = c.execute("""
+        `status IN (…)` parses back to another form); those on `column IS NOT NULL` (a team's cases: most
+        of the rows) read back as written, and are made again like the others."""
+        indexes = c.execute(r"""
             SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
-            WHERE i.indrelid = %s::regclass AND i.indpred IS NULL
+            WHERE i.indrelid = %s::regclass
+              AND (i.indpred IS NULL OR pg_get_expr(i.indpred, i.indrelid) ~ '^\(\w+ IS NOT NULL\)$')
               AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
             ORDER BY 1""", (table,)).fetchall()
         for name, _ in indexes:

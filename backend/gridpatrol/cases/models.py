@@ -96,6 +96,11 @@ class Case(db.Model):
         Index("ix_cases_open_grid", "grid_code", postgresql_include=["status", "stage_deadline", "district_code"],
               postgresql_where=text(OPEN_SQL)),
         Index("ix_cases_team_status", "lead_team_id", "status"),
+        # a team's cases in time order, for the list by team with no status (migration 0026); a report
+        # has no team yet, so the ingest does not pay for it
+        Index("ix_cases_team_reported", "lead_team_id", "reported_at", "id",
+              postgresql_include=["district_code", "street_code", "community_code"],
+              postgresql_where=text("lead_team_id IS NOT NULL")),
         # a desk's extension and escalated queues: counted and paged from their own cases' entries
         # (migration 0023)
         Index("ix_cases_pending_extension", "reported_at", "id", postgresql_include=QUEUE_INCLUDE,
