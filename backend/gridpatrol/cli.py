@@ -287,33 +287,26 @@ def verify_events():
 def purge_keys(keep_days, every):
     """Delete the Idempotency-Keys older than the days they are kept, with their answers (scripts/run keeps
     this running with --every 3600; without it the table grows by every write from the field)."""
-    from time import sleep
-
-    from sqlalchemy.exc import OperationalError
-
+    from .core.db import keep_running
     from .core.idempotency import KEEP_MIN_DAYS, purge
-    from .extensions import db
 
     days = current_app.config["IDEMPOTENCY_KEEP_DAYS"] if keep_days is None else keep_days
     if days < KEEP_MIN_DAYS:
-        source = "--keep-days" if keep_days is not None else "IDEMPOTENCY_KEEP_DAYS"
-        raise click.BadParameter(f"{days}: keys are kept at least {KEEP_MIN_DAYS} days (the API's contract)",
-                                 param_hint=source)
-    while True:
-        try:
-            n = purge(days)
-        except OperationalError as exc:
-            if every is None:
-                raise
-            # a database that does not answer (restarting): tried again at the next round
-            click.echo(f"purge-keys: {exc.__class__.__name__}: {str(exc).splitlines()[0]}", err=True)
-            db.session.rollback()
-            n = 0
-        if every is None or n:
+        why = f"keys are kept at least {KEEP_MIN_DAYS} days (the API's contract)"
+        if keep_days is not None:
+            raise click.BadParameter(f"{days}: {why}", param_hint="--keep-days")
+        raise click.ClickException(f"IDEMPOTENCY_KEEP_DAYS is {days}: {why}")
+
+    def step() -> bool:
+        n = purge(days)
+        if n or every is None:
             click.echo(f"{n} keys older than {days} days deleted")
-        if every is None:
-            return
-        sleep(every)
+        return False
+
+    if every is None:
+        step()
+    else:
+        keep_running("purge-keys", step, every, lambda message: click.echo(message, err=True))
 
 
 @main.command("serve")

@@ -94,7 +94,7 @@ def main(argv=None) -> dict:
         afterwards from their definitions. The partial indexes on open cases (a tenth of the rows) stay: a
         predicate's definition made again is not the migration's expression (PostgreSQL's text of
         `status IN (…)` parses back to another form); those on `column IS NOT NULL` (a team's cases: most
-        of the rows) read back as written, and are made again like the others."""
+        of the rows; the extension queue's) read back as written, and are made again like the others."""
         indexes = c.execute(r"""
             SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
             WHERE i.indrelid = %s::regclass

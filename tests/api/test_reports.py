@@ -464,12 +464,41 @@ def test_purge_keys_refuses_a_keeping_shorter_than_the_contract(app, inspector, 
             result = app.test_cli_runner().invoke(purge_keys, args=[])
         finally:
             app.config["IDEMPOTENCY_KEEP_DAYS"] = setting
-    assert result.exit_code == 2
+    # a wrong option is a usage error (2); a wrong setting, the deployment's (1)
+    assert result.exit_code == (2 if how == "option" else 1)
     assert "kept at least 7 days" in result.output
-    assert ("--keep-days" if how == "option" else "IDEMPOTENCY_KEEP_DAYS") in result.output
+    assert ("--keep-days" if how == "option" else "IDEMPOTENCY_KEEP_DAYS is 5") in result.output
     assert key_recorded(app, inspector.id, key)
     with app.app_context(), pytest.raises(ValueError, match="at least 7 days"):
         idempotency.purge(6)
+
+
+def test_a_background_loop_reports_a_database_away_and_goes_on(app):
+    """`purge-keys --every` and `kpis compact --every` (core.db.keep_running): a database that does not
+    answer is reported and tried again; a round with more to do is followed at once; any other error
+    ends the loop."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from gridpatrol.core.db import keep_running
+
+    class Stop(Exception):
+        pass
+
+    rounds = iter([OperationalError("SELECT 1", {}, Exception("server closed the connection")),
+                   InterfaceError("SELECT 1", {}, Exception("connection already closed")), True, Stop()])
+    reports, calls = [], []
+
+    def step():
+        calls.append(1)
+        outcome = next(rounds)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    with app.app_context(), pytest.raises(Stop):
+        keep_running("purge-keys", step, 0.01, reports.append)
+    assert len(calls) == 4
+    assert [r.split(":")[:2] for r in reports] == [["purge-keys", " OperationalError"], ["purge-keys", " InterfaceError"]]
 
 # ---------------------------------------------------------------- duplicates near the edge of the radius
 

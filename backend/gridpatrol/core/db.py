@@ -9,7 +9,7 @@ import psycopg
 from psycopg import pq
 from sqlalchemy import DateTime, event, func, text
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import mapped_column
 
 
@@ -114,3 +114,26 @@ def watch_connections(engine) -> None:
     def checkout(dbapi_connection, record, proxy):
         if hung_up(dbapi_connection):
             raise DisconnectionError("the database closed this connection")
+
+
+# ---------------------------------------------------------------- background loops
+
+def keep_running(name: str, step, every: float, report) -> None:
+    """`step()` every `every` seconds, at once again when it answers True (more to do): the loop of the
+    workers deployed beside the app servers (`kpis compact --every`, `purge-keys --every`). A database
+    that does not answer (restarting, a connection it closed) is reported through `report` and tried
+    again at the next round; anything else ends the loop."""
+    from ..extensions import db
+    from time import sleep
+
+    while True:
+        try:
+            more = step()
+        except (OperationalError, InterfaceError) as exc:
+            report(f"{name}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+            try:
+                db.session.rollback()
+            except (OperationalError, InterfaceError):
+                db.session.close()
+            more = False
+        sleep(0 if more else every)

@@ -102,12 +102,13 @@ def respond(answer) -> Response:
 
 # KEEP_MIN_DAYS: api-contract.md, "Keys are kept at least 7 days"
 KEEP_MIN_DAYS = 7
-# a batch of the oldest keys past their keeping (the BRIN index of migration 0025 finds them), deleted by
-# their row addresses: each batch its own short transaction, so the purge holds no lock for long and a
-# key's answer can be replayed until the moment its row goes
+# a batch of the oldest keys past their keeping (from the index of migration 0025), deleted by their row
+# addresses: each batch its own short transaction, so the purge holds no lock for long and a key's answer
+# can be replayed until the moment its row goes
 _PURGE = text("""
 DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
-  SELECT ctid FROM idempotency_keys WHERE created_at < now() - make_interval(days => :days) LIMIT :batch))
+  SELECT ctid FROM idempotency_keys WHERE created_at < now() - make_interval(days => :days)
+  ORDER BY created_at LIMIT :batch))
 """)
 
 

@@ -16,7 +16,7 @@ class IdempotencyKey(db.Model):
     """
     __tablename__ = "idempotency_keys"
     # the purge's way to the oldest keys (migration 0025)
-    __table_args__ = (Index("ix_idempotency_keys_created_brin", "created_at", postgresql_using="brin"),)
+    __table_args__ = (Index("ix_idempotency_keys_created", "created_at"),)
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)

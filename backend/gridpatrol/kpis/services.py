@@ -10,16 +10,15 @@ the cases behind it.
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time, timedelta
 from threading import Event
-from time import monotonic, sleep
+from time import monotonic
 
 from flask import current_app
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
 
 from ..auth.models import User
 from ..catalog import services as catalog
 from ..core.authz import EVERYWHERE, case_scope_sql, like_patterns, scope_within
-from ..core.db import utcnow
+from ..core.db import keep_running, utcnow
 from ..core.errors import NotFound, invalid
 from ..extensions import db
 
@@ -171,15 +170,11 @@ def keep_compacting(every: float, report) -> None:
     """compact() every `every` seconds, at once again while the log is long, and between two rounds the
     handling hours' recount under way, if any, for up to `every` seconds; a database that does not
     answer (restarting) is reported through `report` and tried again at the next round."""
-    while True:
-        try:
-            n = compact()
-            _, more = recount_hours(every)
-        except OperationalError as exc:
-            report(f"kpis compact: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
-            db.session.rollback()
-            n, more = 0, False
-        sleep(every if n < 10_000 and not more else 0)
+    def step() -> bool:
+        n = compact()
+        _, more = recount_hours(every)
+        return n >= 10_000 or more
+    keep_running("kpis compact", step, every, report)
 
 
 def fact_cases() -> int:
