@@ -569,7 +569,8 @@ def test_a_kept_grid_tile_is_the_tile_cut_afresh(app, map_world, monkeypatch):
     for z in (13, 14, 15, 16):
         for tile in tiles_over(district_bbox(world["district"]), z):
             kept[tile] = get_tile(api, "grids", *tile).get_data()
-            assert set(_kept(app, *tile)) >= {c for c in g if c in _features(api, *tile)}, tile
+            # a tile that only the bbox's margin reaches holds no grid and is not kept (None): nothing to hold
+            assert set(_kept(app, *tile) or ()) >= {c for c in g if c in _features(api, *tile)}, tile
             assert get_tile(api, "grids", *tile).get_data() == kept[tile], "read from the kept tile: the same bytes"
     monkeypatch.setattr(services, "CACHE_MAX_ZOOM", 0)  # every tile cut from the grids as they are
     for tile, data in kept.items():
