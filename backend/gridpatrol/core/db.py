@@ -4,6 +4,7 @@ import functools
 import select
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from time import sleep
 
 import psycopg
 from psycopg import pq
@@ -11,6 +12,8 @@ from sqlalchemy import DateTime, event, func, text
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import mapped_column
+
+from ..extensions import db
 
 
 _frozen_now: contextvars.ContextVar[datetime | None] = contextvars.ContextVar("frozen_now", default=None)
@@ -123,9 +126,6 @@ def keep_running(name: str, step, every: float, report) -> None:
     workers deployed beside the app servers (`kpis compact --every`, `purge-keys --every`). A database
     that does not answer (restarting, a connection it closed) is reported through `report` and tried
     again at the next round; anything else ends the loop."""
-    from ..extensions import db
-    from time import sleep
-
     while True:
         try:
             more = step()
