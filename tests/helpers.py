@@ -184,6 +184,25 @@ def served(database_url: str, photo_storage: str, logdir: Path, appname: str, wo
         log.close()
 
 
+@contextlib.contextmanager
+def sent_statements(app):
+    """The (statement, parameters) the app sends to the database while the block runs, in order."""
+    from sqlalchemy import event
+
+    from gridpatrol.extensions import db
+    with app.app_context():
+        engine = db.engine
+    sent = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, parameters))
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+
 def sql(app, statement: str, **params):
     """Run one SQL statement in the app's database and commit: its rows, or None."""
     from sqlalchemy import text

@@ -288,11 +288,10 @@ def purge_keys(keep_days, every):
     """Delete the Idempotency-Keys older than the days they are kept, with their answers (scripts/run keeps
     this running with --every 3600; without it the table grows by every write from the field)."""
     from .core.db import keep_running
-    from .core.idempotency import KEEP_MIN_DAYS, purge
+    from .core.idempotency import keeping_refused, purge
 
     days = current_app.config["IDEMPOTENCY_KEEP_DAYS"] if keep_days is None else keep_days
-    if days < KEEP_MIN_DAYS:
-        why = f"keys are kept at least {KEEP_MIN_DAYS} days (the API's contract)"
+    if why := keeping_refused(days):
         if keep_days is not None:
             raise click.BadParameter(f"{days}: {why}", param_hint="--keep-days")
         raise click.ClickException(f"IDEMPOTENCY_KEEP_DAYS is {days}: {why}")

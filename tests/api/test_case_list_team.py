@@ -2,9 +2,9 @@
 page in either order and the total, read from the team's own index (migration 0026) instead of every
 case the team led, counted and sorted."""
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
-from helpers import office  # noqa: F401  (a fixture)
+from helpers import office, sent_statements  # noqa: F401  (office is a fixture)
 
 
 @pytest.fixture
@@ -52,17 +52,8 @@ def test_a_teams_list_is_read_in_order_from_the_teams_index(app, led):
     is counted from the index's entries, the areas' columns beside the key."""
     from gridpatrol.extensions import db
     o, _ = led
-    with app.app_context():
-        engine = db.engine
-    seen = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        seen.append((statement, parameters))
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
+    with sent_statements(app) as seen:
         assert o.dispatcher.get("/api/v1/cases", query_string={"team": str(o.team), "per_page": 2}).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
     statements = [(s, p) for s, p in seen if "FROM cases" in s and s.lstrip().upper().startswith("SELECT")]
     assert len(statements) == 2  # the total, then the page
     # a few dozen cases in the test database: only the paths a city's size takes are left open. The

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
+from helpers import sql
+
 PROBLEM = "application/problem+json"
 
 
@@ -384,18 +386,25 @@ def test_a_key_is_written_once_with_its_answer(app, inspector):
 # ---------------------------------------------------------------- keys past their keeping
 
 def _age_key(app, user_id, key, days):
-    from gridpatrol.extensions import db
-    with app.app_context():
-        db.session.execute(text("UPDATE idempotency_keys SET created_at = now() - make_interval(days => :d)"
-                                " WHERE user_id = :u AND key = :k"), {"d": days, "u": user_id, "k": key})
-        db.session.commit()
+    sql(app, "UPDATE idempotency_keys SET created_at = now() - make_interval(days => :d) WHERE user_id = :u AND key = :k",
+        d=days, u=user_id, k=key)
 
 
 def _older_keys(app, days) -> int:
+    return sql(app, "SELECT count(*) FROM idempotency_keys WHERE created_at < now() - make_interval(days => :d)",
+               d=days)[0][0]
+
+
+def _answered_key(app, user_id, days) -> str:
+    """A key answered `days` ago."""
+    from gridpatrol.core import idempotency
     from gridpatrol.extensions import db
-    with app.app_context():
-        return db.session.execute(text("SELECT count(*) FROM idempotency_keys"
-                                       " WHERE created_at < now() - make_interval(days => :d)"), {"d": days}).scalar_one()
+    key = str(uuid.uuid4())
+    with app.test_request_context():
+        idempotency.once(user_id, key, "test", "h" * 64, lambda: ({}, 201, {}))
+        db.session.commit()
+    _age_key(app, user_id, key, days)
+    return key
 
 
 def test_keys_past_their_keeping_are_purged_and_the_rest_still_replay(app, district, inspector):
@@ -429,15 +438,8 @@ def test_keys_past_their_keeping_are_purged_and_the_rest_still_replay(app, distr
 
 def test_the_purge_goes_batch_by_batch_to_the_last_old_key(app, inspector):
     from gridpatrol.core import idempotency
-    from gridpatrol.extensions import db
 
-    keys = [str(uuid.uuid4()) for _ in range(5)]
-    with app.test_request_context():
-        for key in keys:
-            idempotency.once(inspector.id, key, "test", "h" * 64, lambda: ({}, 201, {}))
-        db.session.commit()
-    for key in keys:
-        _age_key(app, inspector.id, key, 8)
+    keys = [_answered_key(app, inspector.id, 8) for _ in range(5)]
     due = _older_keys(app, 7)
     with app.app_context():
         assert idempotency.purge(7, batch=2) == due >= 5
@@ -448,13 +450,8 @@ def test_the_purge_goes_batch_by_batch_to_the_last_old_key(app, inspector):
 def test_purge_keys_refuses_a_keeping_shorter_than_the_contract(app, inspector, how):
     from gridpatrol.cli import purge_keys
     from gridpatrol.core import idempotency
-    from gridpatrol.extensions import db
 
-    key = str(uuid.uuid4())
-    with app.test_request_context():
-        idempotency.once(inspector.id, key, "test", "h" * 64, lambda: ({}, 201, {}))
-        db.session.commit()
-    _age_key(app, inspector.id, key, 10)
+    key = _answered_key(app, inspector.id, 10)
     if how == "option":
         result = app.test_cli_runner().invoke(purge_keys, args=["--keep-days", "6"])
     else:

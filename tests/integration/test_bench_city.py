@@ -23,7 +23,7 @@ sys.path.insert(0, str(BENCH))
 import bench  # noqa: E402
 import generate  # noqa: E402
 import openloop  # noqa: E402
-from helpers import FACTS_DIFFERENCE_SQL, free_port, libpq  # noqa: E402
+from helpers import FACTS_DIFFERENCE_SQL, free_port, libpq, sent_statements  # noqa: E402
 from gridpatrol.cli import verify_events  # noqa: E402
 
 
@@ -224,27 +224,14 @@ def test_the_report_sql_pgbench_runs_is_the_sql_the_report_sends(city):
     (after reading the caller's token), values standing where it binds parameters. (report.sql once
     kept a grid lookup the app had replaced.)"""
     app, _ = city
-    from sqlalchemy import event
-    from gridpatrol.extensions import db
-
     client = app.test_client()
     token = _bench_token(client)
-    with app.app_context():
-        engine = db.engine
-    sent = []
-
-    def seen(conn, cursor, statement, params, context, executemany):
-        sent.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        for i in range(2):  # the second as every later one: nothing left to read once per process
-            del sent[:]
+    for i in range(2):  # the second as every later one: nothing left to read once per process
+        with sent_statements(app) as statements:
             method, path, body, more = openloop.report_request(i, random.Random(i))
             r = client.open(path, method=method, data=body, headers={"Authorization": f"Bearer {token}", **more})
             assert r.status_code == 201, r.get_json()
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+    sent = [statement for statement, _ in statements]
     assert "FROM tokens t JOIN users u" in sent[0]
     script = _script_statements(BENCH / "pgbench" / "report.sql")
     assert len(script) == len(sent) - 1 == 4, (script, sent)

@@ -112,10 +112,17 @@ DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
 """)
 
 
+def keeping_refused(keep_days: int) -> str | None:
+    """Why a keeping of `keep_days` days may not be used (shorter than the contract's), or None."""
+    if keep_days < KEEP_MIN_DAYS:
+        return f"keys are kept at least {KEEP_MIN_DAYS} days (the API's contract)"
+    return None
+
+
 def purge(keep_days: int, batch: int = 10_000) -> int:
     """Delete the keys older than `keep_days` days, `batch` a transaction; the keys deleted."""
-    if keep_days < KEEP_MIN_DAYS:
-        raise ValueError(f"keys are kept at least {KEEP_MIN_DAYS} days, not {keep_days}")
+    if why := keeping_refused(keep_days):
+        raise ValueError(f"{keep_days}: {why}")
     deleted = 0
     while True:
         n = db.session.execute(_PURGE, {"days": keep_days, "batch": batch}).rowcount
