@@ -173,7 +173,7 @@ def test_other_media_types_are_415_and_unknown_filters_422(crew):
     assert r.status_code == 422 and r.get_json()["errors"] == {"stauts": ["Unknown field."]}
 
 
-def test_an_in_flight_idempotency_conflict_says_when_to_retry(crew, app):
+def test_an_in_flight_idempotency_conflict_says_when_to_retry(crew, app, monkeypatch):
     """A key whose first request has not finished yet: 409 with Retry-After (not "not allowed")."""
     import psycopg
 
@@ -182,19 +182,15 @@ def test_an_in_flight_idempotency_conflict_says_when_to_retry(crew, app):
     with psycopg.connect(url) as conn:
         # another request with the key, in flight: its claim taken, not yet committed
         assert conn.execute("SELECT * FROM idempotency_claim(%s, %s, '0')", (crew["inspector"].id, key)).fetchall() == []
-        app.config["IDEMPOTENCY_WAIT_MS"] = 200
-        try:
-            lon, lat = crew["district"]["point"](0)
-            r = crew["inspector"].post("/api/v1/reports", json={
-                "category_code": "0701", "lon": lon, "lat": lat, "observed_at": "2026-11-26T09:00:00+08:00"},
-                headers={"Idempotency-Key": key})
-        finally:
-            app.config["IDEMPOTENCY_WAIT_MS"] = 5000
-            conn.rollback()
+        monkeypatch.setitem(app.config, "IDEMPOTENCY_WAIT_MS", 200)
+        lon, lat = crew["district"]["point"](0)
+        r = crew["inspector"].post("/api/v1/reports", json={
+            "category_code": "0701", "lon": lon, "lat": lat, "observed_at": "2026-11-26T09:00:00+08:00"},
+            headers={"Idempotency-Key": key})
     assert r.status_code == 409 and r.headers["Retry-After"] == "1"
 
 
-def test_a_repeat_of_an_answered_key_is_replayed_while_another_repeat_is_in_flight(app, crew):
+def test_a_repeat_of_an_answered_key_is_replayed_while_another_repeat_is_in_flight(app, crew, monkeypatch):
     """A key answered before is replayed at once: repeats of one key do not queue on its claim."""
     import psycopg
 
@@ -207,10 +203,6 @@ def test_a_repeat_of_an_answered_key_is_replayed_while_another_repeat_is_in_flig
     with psycopg.connect(url) as conn:
         # another repeat in flight, holding the key's claim
         conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (crew["inspector"].id, key))
-        app.config["IDEMPOTENCY_WAIT_MS"] = 200
-        try:
-            again = crew["inspector"].post("/api/v1/reports", json=report, headers={"Idempotency-Key": key})
-        finally:
-            app.config["IDEMPOTENCY_WAIT_MS"] = 5000
-            conn.rollback()
+        monkeypatch.setitem(app.config, "IDEMPOTENCY_WAIT_MS", 200)
+        again = crew["inspector"].post("/api/v1/reports", json=report, headers={"Idempotency-Key": key})
     assert again.status_code == 201 and again.get_data() == first.get_data()

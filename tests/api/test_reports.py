@@ -447,7 +447,7 @@ def test_the_purge_goes_batch_by_batch_to_the_last_old_key(app, inspector):
 
 
 @pytest.mark.parametrize("how", ["option", "setting"])
-def test_purge_keys_refuses_a_keeping_shorter_than_the_contract(app, inspector, how):
+def test_purge_keys_refuses_a_keeping_shorter_than_the_contract(app, inspector, how, monkeypatch):
     from gridpatrol.cli import purge_keys
     from gridpatrol.core import idempotency
 
@@ -455,12 +455,8 @@ def test_purge_keys_refuses_a_keeping_shorter_than_the_contract(app, inspector, 
     if how == "option":
         result = app.test_cli_runner().invoke(purge_keys, args=["--keep-days", "6"])
     else:
-        setting = app.config["IDEMPOTENCY_KEEP_DAYS"]
-        app.config["IDEMPOTENCY_KEEP_DAYS"] = 5
-        try:
-            result = app.test_cli_runner().invoke(purge_keys, args=[])
-        finally:
-            app.config["IDEMPOTENCY_KEEP_DAYS"] = setting
+        monkeypatch.setitem(app.config, "IDEMPOTENCY_KEEP_DAYS", 5)
+        result = app.test_cli_runner().invoke(purge_keys, args=[])
     # a wrong option is a usage error (2); a wrong setting, the deployment's (1)
     assert result.exit_code == (2 if how == "option" else 1)
     assert "kept at least 7 days" in result.output
