@@ -215,6 +215,24 @@ def sql(app, statement: str, **params):
         return rows
 
 
+def put(api, path, body):
+    return api.client.put(path, json=body, headers=api._headers(None))
+
+
+@contextlib.contextmanager
+def work_periods(admin, periods):
+    """Working periods for the length of a test, the deployment's own put back after (which leaves a
+    recount of the kept handling hours under way, as any change of the week does)."""
+    original = admin.get("/api/v1/calendar").get_json()["work_periods"]
+    r = put(admin, "/api/v1/calendar/work-periods", periods)
+    assert r.status_code == 200, r.get_json()
+    try:
+        yield r.get_json()
+    finally:
+        restored = put(admin, "/api/v1/calendar/work-periods", {d: p for d, p in original.items() if p})
+        assert restored.status_code == 200 and restored.get_json()["work_periods"] == original
+
+
 # the kept KPI facts against the facts worked out again from the event log, over every case:
 # (rows kept but not worked out again, rows worked out again but not kept)
 FACTS_DIFFERENCE_SQL = """

@@ -3,29 +3,16 @@ deadlines set after a change count with it.
 
 The calendar is the deployment's own: the tests here change days far from the ones other tests use,
 and put back the working periods they change."""
-from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import text
+
+from helpers import put, sql, work_periods
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 OFFICE = [["09:00", "12:00"], ["13:00", "18:00"]]
-
-
-def sql(app, statement, **params):
-    from gridpatrol.extensions import db
-    with app.app_context():
-        result = db.session.execute(text(statement), params)
-        rows = result.all() if result.returns_rows else None
-        db.session.commit()
-        return rows
-
-
-def put(api, path, body):
-    return api.client.put(path, json=body, headers=api._headers(None))
 
 
 def listed_days(app):
@@ -34,19 +21,6 @@ def listed_days(app):
 
 def stored_periods(app):
     return sql(app, "SELECT value FROM settings WHERE key = 'work_periods'")
-
-
-@contextmanager
-def work_periods(admin, periods):
-    """Working periods for the length of a test, the deployment's own put back after."""
-    original = admin.get("/api/v1/calendar").get_json()["work_periods"]
-    r = put(admin, "/api/v1/calendar/work-periods", periods)
-    assert r.status_code == 200, r.get_json()
-    try:
-        yield r.get_json()
-    finally:
-        restored = put(admin, "/api/v1/calendar/work-periods", {d: p for d, p in original.items() if p})
-        assert restored.status_code == 200 and restored.get_json()["work_periods"] == original
 
 
 def test_everyone_reads_the_calendar_of_a_year(make_user):

@@ -52,6 +52,11 @@ class KpiOut(Schema):
                                                         "`buckets`: from the daily sums' buckets (more registrations "
                                                         "than KPI_EXACT_PERCENTILE_ROWS), within 0.1 h under a day, "
                                                         "1 h under 10 days, 10 h beyond"})
+    hours_recounting = fields.Boolean(metadata={
+        "description": "true while the kept handling hours are being counted again after a change of the working "
+                       "week or time zone (`gridpatrol kpis compact` does it in batches): until it ends, "
+                       "handling_hours_p50/p90 mix hours counted with the old week and the new. Always false "
+                       "with `as_of` (worked out from the event log with the calendar in force)"})
     rows = fields.List(fields.Nested(KpiRow))
 
 

@@ -243,7 +243,12 @@ def kpis(user: User, group_by: str, args: dict) -> dict:
     user = within(user, args.get("area"))
     start, to, as_of = period(args)
     params = {"from": start, "to": to, "as_of": as_of}
-    daily = _daily(user, group_by, source(args) == "rollup", start, to, as_of)
+    live = source(args) == "rollup"
+    # the kept facts' time zone and whether their handling hours are being counted again, in one read
+    kept_tz, recounting = db.session.execute(text(
+        "SELECT (SELECT tz FROM kpi_daily_state), EXISTS (SELECT 1 FROM settings WHERE key = :key)"),
+        {"key": catalog.HOURS_RECOUNT_KEY}).one() if live else (None, False)
+    daily = _daily(user, group_by, live, start, to, as_of, kept_tz=kept_tz)
     _aggregate_in_memory()
     rows, binned = (_kpis_daily(user, group_by, daily, params) if daily
                     else (_kpis_facts(user, group_by, args, params), False))
@@ -257,7 +262,8 @@ def kpis(user: User, group_by: str, args: dict) -> dict:
         row["handling_hours_p90"] = round(r["p90"], 2) if r["p90"] is not None else None
         out.append(row)
     return {"group_by": group_by, "area": args.get("area"), "from": start, "to": to, "as_of": as_of,
-            "source": source(args), "percentiles": "buckets" if binned else "exact", "rows": out}
+            "source": source(args), "percentiles": "buckets" if binned else "exact",
+            "hours_recounting": recounting, "rows": out}
 
 
 def _kpis_facts(user: User, group_by: str, args: dict, params: dict) -> list:
@@ -289,11 +295,12 @@ _OPEN_OVERDUE = """
 
 
 def _daily(user: User, group_by: str, live: bool, start: datetime, to: datetime, as_of: datetime,
-           months: bool = True) -> dict | None:
+           months: bool = True, kept_tz: str | None = None) -> dict | None:
     """The arguments of kpi_daily_read() when the daily sums can answer: as of now, a grouping they keep,
     a caller who sees whole districts (or everything), sums kept in this deployment's time zone, and at
     least one whole local day in the period. Otherwise None: the facts answer. `months`: whole local
-    months may come from the monthly sums (not for a caller who puts each row's day in a week)."""
+    months may come from the monthly sums (not for a caller who puts each row's day in a week).
+    `kept_tz`: the sums' time zone when the caller has read it already."""
     if not live or group_by not in DAILY_GROUPS:
         return None
     if EVERYWHERE in user.scope:
@@ -303,7 +310,7 @@ def _daily(user: User, group_by: str, live: bool, start: datetime, to: datetime,
     else:
         return None
     zone = current_app.config["TIMEZONE"]
-    if db.session.execute(text("SELECT tz FROM kpi_daily_state")).scalar() != zone:
+    if (kept_tz or db.session.execute(text("SELECT tz FROM kpi_daily_state")).scalar()) != zone:
         return None
     bounds = sum_bounds(start, to, as_of, catalog.work_calendar().tz, months)
     if bounds is None:

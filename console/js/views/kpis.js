@@ -45,6 +45,7 @@ export function mount(root, route) {
     disabled: !hasRole('supervisor'), title: hasRole('supervisor') ? '' : t('kpi.xlsxSupervisor') }, t('kpi.exportXlsx'));
   const asOf = h('span', { class: 'muted small', testid: 'kpi-as-of' });
   const cards = h('div', { class: 'cards', testid: 'kpi-summary' });
+  const recounting = h('p', { class: 'notice small', testid: 'kpi-hours-recounting', role: 'status', hidden: true }, t('kpi.hoursRecounting'));
   const table = h('div', { class: 'table-wrap', testid: 'kpi-table' });
   const trend = h('section', { class: 'panel trends', testid: 'kpi-trends' });
 
@@ -91,6 +92,7 @@ export function mount(root, route) {
       }
       asOf.textContent = t('kpi.asOf', { time: new Date(data.as_of).toLocaleString() });
       asOf.dataset.asOf = data.as_of;
+      recounting.hidden = !data.hours_recounting;
     } catch (err) {
       if (alive && !quiet && mine === loads) table.replaceChildren(h('p', { class: 'error' }, err.message));
     } finally {
