@@ -54,7 +54,7 @@ export function mount(root, route) {
       h('label', { class: 'inline' }, t('kpi.groupBy'), groupBy), h('label', { class: 'inline' }, t('kpi.area'), area),
       h('label', { class: 'inline' }, t('filter.period'), period), from, to,
       refresh, h('span', { class: 'spacer' }), asOf, csv, xlsx),
-    cards, table, trend));
+    cards, recounting, table, trend));
 
   const changed = () => {
     s = { ...s, group_by: groupBy.value, area: area.value, period: period.value, from: from.value, to: to.value };
