@@ -90,7 +90,7 @@ def test_the_overdue_count_reads_each_grids_kept_deadlines_and_counts_cases_with
     # the grid's count is its kept deadlines: a spoiled row shows, and the recount mends it
     sql("UPDATE grid_open_cases SET deadlines = '{}' WHERE grid_code = :g", g=late_in_grid["grid_code"])
     assert d.get("/api/v1/cases/queue-counts").get_json()["overdue"] == 1
-    # a full page's total reads them too (a page holding the last cases is its own total: both, here)
+    # a full page's total reads the kept deadlines too (two overdue cases, one a page)
     assert d.get("/api/v1/cases?queue=overdue&per_page=1").get_json()["total"] == 1
     assert street.get("/api/v1/cases/queue-counts").get_json()["overdue"] == 0
     with app.app_context():

@@ -158,7 +158,9 @@ def list_cases(user: User, args: dict, page: int, per_page: int) -> tuple[list[C
         # the page holds the last of the cases: the total is known without counting them again (a
         # number searched through the descriptions' trigrams costs a few milliseconds each time)
         return items, (page - 1) * per_page + len(items)
-    return items, _list_total(user, args, q)
+    total = _list_total(user, args, q)
+    # counted after the page, in a statement of its own: never fewer than the cases shown and before them
+    return items, max(total, (page - 1) * per_page + len(items)) if items else total
 
 
 def _list_total(user: User, args: dict, q) -> int:

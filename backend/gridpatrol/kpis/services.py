@@ -248,7 +248,7 @@ def kpis(user: User, group_by: str, args: dict) -> dict:
     kept_tz, recounting = db.session.execute(text(
         "SELECT (SELECT tz FROM kpi_daily_state), EXISTS (SELECT 1 FROM settings WHERE key = :key)"),
         {"key": catalog.HOURS_RECOUNT_KEY}).one() if live else (None, False)
-    daily = _daily(user, group_by, live, start, to, as_of, kept_tz=kept_tz)
+    daily = _daily(user, group_by, live, start, to, as_of, kept_tz=kept_tz if live else _UNREAD)
     _aggregate_in_memory()
     rows, binned = (_kpis_daily(user, group_by, daily, params) if daily
                     else (_kpis_facts(user, group_by, args, params), False))
@@ -294,13 +294,16 @@ _OPEN_OVERDUE = """
   GROUP BY 1, 2"""
 
 
+_UNREAD = object()  # _daily()'s kept_tz when the caller has not read it
+
+
 def _daily(user: User, group_by: str, live: bool, start: datetime, to: datetime, as_of: datetime,
-           months: bool = True, kept_tz: str | None = None) -> dict | None:
+           months: bool = True, kept_tz=_UNREAD) -> dict | None:
     """The arguments of kpi_daily_read() when the daily sums can answer: as of now, a grouping they keep,
     a caller who sees whole districts (or everything), sums kept in this deployment's time zone, and at
     least one whole local day in the period. Otherwise None: the facts answer. `months`: whole local
     months may come from the monthly sums (not for a caller who puts each row's day in a week).
-    `kept_tz`: the sums' time zone when the caller has read it already."""
+    `kept_tz`: the sums' time zone (None: no sums kept yet) when the caller has read it already."""
     if not live or group_by not in DAILY_GROUPS:
         return None
     if EVERYWHERE in user.scope:
@@ -310,7 +313,9 @@ def _daily(user: User, group_by: str, live: bool, start: datetime, to: datetime,
     else:
         return None
     zone = current_app.config["TIMEZONE"]
-    if (kept_tz or db.session.execute(text("SELECT tz FROM kpi_daily_state")).scalar()) != zone:
+    if kept_tz is _UNREAD:
+        kept_tz = db.session.execute(text("SELECT tz FROM kpi_daily_state")).scalar()
+    if kept_tz != zone:
         return None
     bounds = sum_bounds(start, to, as_of, catalog.work_calendar().tz, months)
     if bounds is None:

@@ -1,4 +1,4 @@
-"""cases and kpi_facts vacuumed every 50,000 new rows, so the index-only reads of open cases stay index-only
+"""cases and kpi_facts vacuumed every 50,000 new rows, so the index-only reads of open cases stay mostly index-only
 
 Revision ID: 0027
 Revises: 0026
