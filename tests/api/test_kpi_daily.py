@@ -246,6 +246,13 @@ def test_events_after_folding_count_at_once(app, world):
                       "date_trunc('month', day)::date, district_code, key, " + ", ".join(f"sum({n})" for n in SUMS) +
                       " FROM kpi_daily WHERE district_code = :d GROUP BY 1, 2, 3, 4", d=CODE)
     assert months == [] and sql(app, "SELECT count(*) FROM kpi_monthly WHERE district_code = :d", d=CODE)[0][0] >= 6
+    # and the months' hour buckets the sums of their days' buckets (migration 0028), both ways
+    buckets = ("SELECT group_by, date_trunc('month', day)::date, district_code, key, bucket, sum(n) FROM kpi_daily_hours "
+               "WHERE district_code = :d GROUP BY 1, 2, 3, 4, 5")
+    month_buckets = "SELECT * FROM kpi_monthly_hours WHERE district_code = :d"
+    assert sql(app, f"({month_buckets}) EXCEPT ({buckets})", d=CODE) == []
+    assert sql(app, f"({buckets}) EXCEPT ({month_buckets})", d=CODE) == []
+    assert sql(app, "SELECT count(*) FROM kpi_monthly_hours WHERE district_code = :d", d=CODE)[0][0] >= 20
 
 
 def test_the_city_and_a_street_see_the_same_as_the_event_log(app, world):
@@ -348,16 +355,60 @@ def test_percentiles_beyond_the_exact_limit_are_within_a_bucket(app, world):
     assert percentile_of_buckets([], 0.5) is None
 
 
+def test_binned_percentiles_read_the_months_buckets_and_rebuild_mends_them(app, world):
+    """Beyond the exact limit the buckets of whole months come from kpi_monthly_hours (migration 0028): a
+    spoiled month shows in a period that holds it and not in one that holds no whole month, and
+    `kpis rebuild` sums the months again from the facts."""
+    sup = world["supervisor"]
+    _compact(app)
+    periods = _periods()
+    with_months, days_only = [periods[0], periods[3]], periods[1]
+    limit, app.config["KPI_EXACT_PERCENTILE_ROWS"] = app.config["KPI_EXACT_PERCENTILE_ROWS"], 0
+
+    def hours(period):
+        body = _get(sup, "/api/v1/kpis", group_by="team", **period)
+        assert body["percentiles"] == "buckets"
+        return {r["key"]: (r["handling_hours_p50"], r["handling_hours_p90"]) for r in body["rows"]}
+
+    try:
+        right = [hours(p) for p in with_months]
+        right_days = hours(days_only)
+        assert all(any(p50 is not None for p50, _ in r.values()) for r in right)
+        # every team's month gets 100,000 handlings of 4,680 hours (bucket 900) it never had
+        spoiled = sql(app, """
+            INSERT INTO kpi_monthly_hours (group_by, day, district_code, key, bucket, n)
+            SELECT DISTINCT group_by, day, district_code, key, 900, 100000 FROM kpi_monthly_hours
+            WHERE district_code = :d AND group_by = 'team'
+            RETURNING key""", d=CODE)
+        assert len(spoiled) >= 2
+        for period, before in zip(with_months, right):
+            after = hours(period)
+            assert after.keys() == before.keys()
+            for key, (p50, p90) in after.items():
+                if before[key][0] is not None:
+                    assert p50 > 4000 and p90 > 4000, (period, key, before[key], after[key])
+        assert hours(days_only) == right_days  # a period without a whole month reads only days
+        result = app.test_cli_runner().invoke(args=["kpis", "rebuild"])
+        assert result.exit_code == 0, result.output
+        assert [hours(p) for p in with_months] == right
+        assert sql(app, "SELECT count(*) FROM kpi_monthly_hours WHERE bucket = 900")[0][0] == 0
+    finally:
+        app.config["KPI_EXACT_PERCENTILE_ROWS"] = limit
+
+
 def test_the_hour_buckets_are_read_from_the_index_alone(app, world):
     """The percentiles' read takes every (day, key, bucket) row of its period: the count is in the unique
     index (migration 0021), so the read is an index-only scan (no heap page read for the pages that a
     vacuum has seen settled)."""
     from gridpatrol.extensions import db
     _compact(app)
-    start = datetime.now(timezone.utc) - timedelta(days=60)
-    params = {"d": [CODE], "d0": start.date(), "d1": datetime.now(timezone.utc).date() + timedelta(days=2),
-              "from": start, "to": datetime.now(timezone.utc), "zone": app.config["TIMEZONE"]}
-    read = "SELECT * FROM kpi_daily_hours_read('team', CAST(:d AS text[]), :d0, :d1, :from, :to, :zone)"
+    now = datetime.now(timezone.utc)
+    start = now - timedelta(days=60)
+    # the days up to the next month's first day, the whole months within them from kpi_monthly_hours (0028)
+    d1 = services._next_month(now.date())
+    params = {"d": [CODE], "d0": start.date(), "d1": d1, "m0": services._next_month(start.date()), "m1": d1,
+              "from": start, "to": now, "zone": app.config["TIMEZONE"]}
+    read = "SELECT * FROM kpi_daily_hours_read('team', CAST(:d AS text[]), :d0, :d1, :m0, :m1, :from, :to, :zone)"
     with app.app_context():
         # the planner's choice on a few hundred rows is a sequential scan: only the index paths are left
         db.session.execute(text("SET LOCAL enable_seqscan = off"))
@@ -365,8 +416,9 @@ def test_the_hour_buckets_are_read_from_the_index_alone(app, world):
         plan = [r[0] for r in db.session.execute(text("EXPLAIN (COSTS OFF) " + read), params)]
         buckets = db.session.execute(text(read), params).all()
         db.session.rollback()
-    scan = next(i for i, line in enumerate(plan) if "on kpi_daily_hours" in line)
-    assert "Index Only Scan using uq_kpi_daily_hours on kpi_daily_hours" in plan[scan], plan
+    for table in ("kpi_daily_hours", "kpi_monthly_hours"):
+        scans = [line for line in plan if f" on {table}" in line]
+        assert scans and all(f"Index Only Scan using uq_{table} on {table}" in line for line in scans), plan
     facts = sql(app, """
         SELECT count(*) FROM kpi_facts WHERE kind = 't' AND district_code = :d AND handling_hours IS NOT NULL
           AND registered_at >= :from AND registered_at < :to""", d=CODE, **{k: params[k] for k in ("from", "to")})

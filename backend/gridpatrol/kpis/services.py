@@ -409,7 +409,8 @@ def _kpis_daily(user: User, group_by: str, daily: dict, params: dict) -> tuple[l
         # a key's buckets as two arrays (thousands of rows one by one cost the request milliseconds)
         for key, buckets, ns in db.session.execute(text(
                 "SELECT key, array_agg(bucket ORDER BY bucket), array_agg(n ORDER BY bucket) "
-                "FROM kpi_daily_hours_read(:g, :districts, :d0, :d1, :from, :to, :zone) WHERE n <> 0 GROUP BY key"),
+                "FROM kpi_daily_hours_read(:g, :districts, :d0, :d1, :m0, :m1, :from, :to, :zone) WHERE n <> 0 "
+                "GROUP BY key"),
                 params):
             if key in by_key:
                 counts = list(zip(buckets, ns))
