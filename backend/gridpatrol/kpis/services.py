@@ -7,8 +7,10 @@ does not move when later events arrive. Each count goes to whoever acted at that
 handled. `case_ids()` runs the same SQL for one figure, which is how every figure drills down to
 the cases behind it.
 """
+from bisect import bisect_right
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time, timedelta
+from itertools import accumulate
 from threading import Event
 from time import monotonic
 
@@ -436,18 +438,16 @@ def hours_bucket_bounds(bucket: int) -> tuple[float, float]:
 def percentile_of_buckets(counts: list[tuple[int, int]], p: float) -> float | None:
     """percentile_cont(p) of values known by bucket (ascending (bucket, count)), each bucket's values taken
     as spread evenly over it: within one bucket's width of the exact figure."""
-    n = sum(k for _, k in counts)
+    ends = list(accumulate(k for _, k in counts))  # how many values lie in each bucket or below it
+    n = ends[-1] if ends else 0
     if n <= 0:
         return None
 
     def value(i):  # the i-th smallest value (from 0)
-        seen = 0
-        for bucket, k in counts:
-            if i < seen + k:
-                low, high = hours_bucket_bounds(bucket)
-                return low + (i - seen + 0.5) / k * (high - low)
-            seen += k
-        return hours_bucket_bounds(counts[-1][0])[1]
+        at = bisect_right(ends, i)
+        bucket, k = counts[at]
+        low, high = hours_bucket_bounds(bucket)
+        return low + (i - (ends[at] - k) + 0.5) / k * (high - low)
 
     pos = p * (n - 1)
     i = int(pos)
