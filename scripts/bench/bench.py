@@ -36,7 +36,14 @@ HTTP_PORT = int(os.environ.get("BENCH_HTTP_PORT", "5077"))
 WORKERS = int(os.environ.get("WORKERS", "4"))  # scripts/run's default
 THREADS = int(os.environ.get("THREADS", "4"))  # gridpatrol serve's default
 CONNECTIONS = 8
-WARMUP_SECONDS = 3  # the unmeasured runs before the first measure of the reports
+
+
+# the unmeasured runs before the first measure of the reports: a third of a measure's run, at least 3 s
+# (with 3 s the full run's first ingest measure on a city just made ran at 212 reports/s, the two after
+# it at 331-353: docs/performance.md, seventeenth round)
+def warmup_seconds(seconds: int) -> int:
+    return max(3, seconds // 3)
+
 
 # (name, measure, baseline, minimum ratio) from issue 6
 TARGETS = [
@@ -285,7 +292,7 @@ def baselines(run, seconds: int) -> None:
     report = ["-D", f"bench_user={bench_user_id()}", "-f", str(HERE / "pgbench" / "report.sql")]
     # the report's SQL once unmeasured first: the first run of it reads the cases' indexes into shared
     # buffers, and was the slowest of the three below by 25-30% (560 tx/s against 785 off and 763 on again)
-    pgbench("warmup_report", report, 8, WARMUP_SECONDS)
+    pgbench("warmup_report", report, 8, warmup_seconds(seconds))
     run(pgbench("pgbench_report_c8", report, 8, seconds))
     # the same SQL without the KPI facts' triggers: what keeping the rollup costs the database (target 7)
     with rollup_off():
@@ -344,7 +351,7 @@ def main(argv=None):
         wrk("warmup", "get.lua", 2, {"BENCH_PATH": "/healthz"})
         run(wrk("http_healthz", "get.lua", seconds, {"BENCH_PATH": "/healthz"}))
         # unmeasured first, as for pgbench: each worker's first reports connect, prepare and read cold pages
-        wrk("warmup_reports", "report.lua", WARMUP_SECONDS, {"BENCH_TOKEN": token})
+        wrk("warmup_reports", "report.lua", warmup_seconds(seconds), {"BENCH_TOKEN": token})
         before = count("SELECT count(*) FROM cases")
         r = wrk("http_post_reports", "report.lua", seconds, {"BENCH_TOKEN": token})
         r["rows_written"] = count("SELECT count(*) FROM cases") - before
