@@ -12,6 +12,9 @@ import struct
 import pytest
 from sqlalchemy import text
 
+from gridpatrol.cases.models import OPEN_SQL
+from gridpatrol.cases.states import OPEN
+
 EXTENT = 4096
 
 
@@ -344,6 +347,22 @@ def test_case_clusters_below_zoom_16_count_every_case(map_world):
     single = [c for c in clusters if c["props"]["count"] == 1]
     assert all("id" in c["props"] and "number" in c["props"] for c in single)
     assert all("id" not in c["props"] for c in clusters if c["props"]["count"] > 1)
+
+
+@pytest.mark.parametrize("status, tested", [(None, False), (["reported", "dispatched"], True),
+                                            (sorted(OPEN), False), (["closed", "reported"], True)])
+def test_the_map_tests_a_cases_status_only_when_not_every_open_state_is_asked(status, tested):
+    """For every open state (the default) the map's filter is the open states in literals alone, which the
+    partial indexes on open cases imply: the tiles' statements, planned once for all tiles (a generic
+    plan, where a parameter is not known), then test no entry's status as they read it. Otherwise the
+    states asked are a parameter, tested for each case (and still said in literals when all are open,
+    so those indexes apply). The clusters' counts under each such filter: the tests above."""
+    from gridpatrol.maps.services import case_filters
+    sql, params = case_filters({"status": status} if status else {}, ["310101"])
+    assert ("f_status" in params and ":f_status" in sql) == tested
+    assert (OPEN_SQL in sql) == (set(status or OPEN) <= OPEN)
+    if tested:
+        assert sorted(params["f_status"]) == sorted(status)
 
 
 def _cell(lon, lat, z):

@@ -51,9 +51,13 @@ def case_filters(args: dict, scope) -> tuple[str, dict]:
     """The map's filters as SQL on a cases row `c`, with the caller's scope."""
     scope_sql, params = case_scope_sql(scope, "c")
     where = [scope_sql]
-    where.append("c.status = ANY(:f_status)")
-    params["f_status"] = list(args.get("status") or sorted(OPEN))
-    if _open_only(args):  # said in literals too, so the partial indexes on open cases apply
+    statuses = set(args.get("status") or OPEN)
+    if statuses != OPEN:
+        where.append("c.status = ANY(:f_status)")
+        params["f_status"] = sorted(statuses)
+    # open states said in literals, so the partial indexes on open cases apply; for every open state (the
+    # default) this alone, which such an index implies: no test of each case's status as it is read
+    if statuses <= OPEN:
         where.append(f"c.{OPEN_SQL}")
     for name, column in (("category", "c.category_code"), ("team", "c.lead_team_id"), ("urgency", "c.urgency")):
         if args.get(name):
