@@ -327,7 +327,8 @@ def test_xlsx_export_gives_the_same_rows(world):
     r = api.get(f"/api/v1/kpis/export.xlsx?{urlencode({'group_by': 'team', **world['period']})}")
     assert r.status_code == 200
     assert r.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    sheet = load_workbook(io.BytesIO(r.data)).active
+    book = load_workbook(io.BytesIO(r.data))
+    sheet = book.active
     header, *rows = list(sheet.iter_rows(values_only=True))
     assert {"key", "label", *COUNT_KEYS, *RATE_KEYS} <= set(header)
     assert len(rows) == len(json_rows)
@@ -335,6 +336,13 @@ def test_xlsx_export_gives_the_same_rows(world):
         got = dict(zip(header, got))
         for name in header:
             assert got[name] == want[name], name
+    # the answer's other fields on a sheet of their own: what the rows are
+    about = dict(book["About"].iter_rows(values_only=True))
+    answer = kpis(api, "team", world["period"])
+    assert about.keys() == {"group_by", "area", "from", "to", "as_of", "source", "percentiles", "hours_recounting"}
+    assert {k: v for k, v in about.items() if k != "as_of"} == {k: answer[k] for k in about if k != "as_of"}
+    assert about["from"] == world["period"]["from"] and about["hours_recounting"] is False
+    assert datetime.fromisoformat(about["as_of"]) <= datetime.fromisoformat(answer["as_of"])  # as of its moment
 
 
 def test_kpis_are_for_supervisors_and_dispatchers(world):

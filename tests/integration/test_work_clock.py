@@ -1,5 +1,6 @@
 """Working time counted in SQL (`work_hours(a, b)` over `work_clock`, for the KPIs' handling hours) is the
 work calendar's own count, to the microsecond, and follows a change of the calendar at once."""
+import io
 import random
 import re
 from datetime import UTC, datetime, timedelta
@@ -233,6 +234,11 @@ def test_a_change_of_the_week_counts_all_handling_hours_again(app, make_user, di
             # a KPI read of the kept facts says their hours mix the two weeks, by team (the daily sums) and
             # by grid (the facts); one worked out from the event log counts with the new week alone
             assert recounting() is True and recounting(group_by="grid") is True
+            # and so does the spreadsheet of those KPIs, on its sheet About
+            from openpyxl import load_workbook
+            r = supervisor.get("/api/v1/kpis/export.xlsx", query_string={"group_by": "team"})
+            assert r.status_code == 200
+            assert dict(load_workbook(io.BytesIO(r.data))["About"].iter_rows(values_only=True))["hours_recounting"] is True
             assert recounting(as_of=datetime.now(UTC).isoformat()) is False
             # by cases, a batch at a time: the cases below this one first, then the rest
             assert catalog.recount_handling_hours(batch=case_id) >= 0

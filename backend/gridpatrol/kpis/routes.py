@@ -49,7 +49,8 @@ class KpisXlsxView(MethodView):
     @requires("supervisor")
     @blp.arguments(KpiQuery, location="query")
     @blp.response(200, content_type=XLSX)
-    @blp.doc(responses={200: {"description": "the KPI rows as a spreadsheet",
+    @blp.doc(responses={200: {"description": "the KPI rows as a spreadsheet; its sheet `About` holds the answer's "
+                                              "other fields (period, as_of, source, percentiles, hours_recounting)",
                               "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
     def get(self, args):
         """The KPIs as a spreadsheet"""
@@ -62,6 +63,11 @@ class KpisXlsxView(MethodView):
         ws.append(COLUMNS)
         for row in KpiRow(many=True).dump(result["rows"]):
             ws.append([row.get(c) for c in COLUMNS])
+        # what the rows are: the period, the moment, where the figures come from, and whether the handling
+        # hours were being counted again (the spreadsheet travels without the request that made it)
+        about = wb.create_sheet("About")
+        for name, value in KpiOut().dump({k: v for k, v in result.items() if k != "rows"}).items():
+            about.append([name, value])
         buf = io.BytesIO()
         wb.save(buf)
         return Response(buf.getvalue(), mimetype=XLSX,
