@@ -360,40 +360,56 @@ def test_binned_percentiles_read_the_months_buckets_and_rebuild_mends_them(app, 
     spoiled month shows in a period that holds it and not in one that holds no whole month, and
     `kpis rebuild` sums the months again from the facts."""
     sup = world["supervisor"]
+    tz = ZoneInfo(app.config["TIMEZONE"])
     _compact(app)
-    periods = _periods()
-    with_months, days_only = [periods[0], periods[3]], periods[1]
+    # 60 days up to now hold a whole month or two; 25 days ending on a month's first day hold none (and
+    # some of the module's cases, which lie in the 50 days before now)
+    with_months = {"from": (datetime.now(timezone.utc) - timedelta(days=60)).isoformat()}
+    first = datetime.now(tz).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    days_only = {"from": (first - timedelta(days=25)).isoformat(), "to": first.isoformat()}
     limit, app.config["KPI_EXACT_PERCENTILE_ROWS"] = app.config["KPI_EXACT_PERCENTILE_ROWS"], 0
 
     def hours(period):
         body = _get(sup, "/api/v1/kpis", group_by="team", **period)
         assert body["percentiles"] == "buckets"
-        return {r["key"]: (r["handling_hours_p50"], r["handling_hours_p90"]) for r in body["rows"]}
+        return {r["key"]: (r["handling_hours_p50"], r["handling_hours_p90"]) for r in body["rows"]}, body
 
     try:
-        right = [hours(p) for p in with_months]
-        right_days = hours(days_only)
-        assert all(any(p50 is not None for p50, _ in r.values()) for r in right)
-        # every team's month gets 100,000 handlings of 4,680 hours (bucket 900) it never had
-        spoiled = sql(app, """
+        right, body = hours(with_months)
+        start, as_of = datetime.fromisoformat(with_months["from"]), datetime.fromisoformat(body["as_of"])
+        b = services.sum_bounds(start, as_of, as_of, tz, months=True)
+        assert b["m0"] < b["m1"]
+        right_days, body = hours(days_only)
+        none = services.sum_bounds(datetime.fromisoformat(days_only["from"]), first, as_of, tz, months=True)
+        assert none["m0"] == none["m1"]
+        assert any(p50 is not None for p50, _ in right_days.values())
+        # every team's every month gets 100,000 handlings of 4,680 hours (bucket 900) it never had
+        sql(app, """
             INSERT INTO kpi_monthly_hours (group_by, day, district_code, key, bucket, n)
             SELECT DISTINCT group_by, day, district_code, key, 900, 100000 FROM kpi_monthly_hours
-            WHERE district_code = :d AND group_by = 'team'
-            RETURNING key""", d=CODE)
-        assert len(spoiled) >= 2
-        for period, before in zip(with_months, right):
-            after = hours(period)
-            assert after.keys() == before.keys()
-            for key, (p50, p90) in after.items():
-                if before[key][0] is not None:
-                    assert p50 > 4000 and p90 > 4000, (period, key, before[key], after[key])
-        assert hours(days_only) == right_days  # a period without a whole month reads only days
-        result = app.test_cli_runner().invoke(args=["kpis", "rebuild"])
-        assert result.exit_code == 0, result.output
-        assert [hours(p) for p in with_months] == right
-        assert sql(app, "SELECT count(*) FROM kpi_monthly_hours WHERE bucket = 900")[0][0] == 0
+            WHERE district_code = :d AND group_by = 'team'""", d=CODE)
+        spoiled = {key for (key,) in sql(app, """
+            SELECT DISTINCT key FROM kpi_monthly_hours WHERE district_code = :d AND group_by = 'team'
+              AND day >= :m0 AND day < :m1""", d=CODE, m0=b["m0"], m1=b["m1"])}
+        assert spoiled & {k for k, (p50, _) in right.items() if p50 is not None}
+        after, _ = hours(with_months)
+        assert after.keys() == right.keys()
+        for key, (p50, p90) in after.items():
+            if key in spoiled:
+                assert p50 > 4000 and p90 > 4000, (key, right[key], after[key])
+            else:
+                assert (p50, p90) == right[key]
+        assert hours(days_only)[0] == right_days  # a period without a whole month reads only days
     finally:
         app.config["KPI_EXACT_PERCENTILE_ROWS"] = limit
+        result = app.test_cli_runner().invoke(args=["kpis", "rebuild"])
+        assert result.exit_code == 0, result.output
+    app.config["KPI_EXACT_PERCENTILE_ROWS"] = 0
+    try:
+        assert hours(with_months)[0] == right and hours(days_only)[0] == right_days
+    finally:
+        app.config["KPI_EXACT_PERCENTILE_ROWS"] = limit
+    assert sql(app, "SELECT count(*) FROM kpi_monthly_hours WHERE bucket = 900")[0][0] == 0
 
 
 def test_the_hour_buckets_are_read_from_the_index_alone(app, world):

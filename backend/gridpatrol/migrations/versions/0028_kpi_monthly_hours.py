@@ -95,7 +95,8 @@ def functions_sql() -> tuple[str, str]:
 def upgrade():
     new, _ = functions_sql()
     # a compaction running meanwhile (the old one, folding into the days only) would fold log rows into
-    # days the months below were already summed from: compactions wait until this commits (as in 0015)
+    # days the months below were already summed from: this waits for one under way to commit, and the
+    # compactions meanwhile fold nothing (their try-lock fails) until this commits
     op.execute("SELECT pg_advisory_xact_lock(hashtext('kpi_daily_compact'))")
     op.execute(SCHEMA)
     op.execute(new)
