@@ -439,3 +439,38 @@ def test_the_hour_buckets_are_read_from_the_index_alone(app, world):
         SELECT count(*) FROM kpi_facts WHERE kind = 't' AND district_code = :d AND handling_hours IS NOT NULL
           AND registered_at >= :from AND registered_at < :to""", d=CODE, **{k: params[k] for k in ("from", "to")})
     assert sum(n for _, _, n in buckets) == facts[0][0]
+
+
+def test_the_sums_statements_are_planned_once_and_the_facts_for_their_period(app, world):
+    """The statements over the daily sums are planned once per connection for any values (planning the
+    inlined SQL functions for each request's values took longer than running them); those over the
+    facts are planned for their values, whose period's length picks their path."""
+    from sqlalchemy import event
+    from gridpatrol.extensions import db
+    sup = world["supervisor"]
+
+    def planned_once(path, **query):
+        """Whether the KPI read `path` asks for generic plans, and what it answers."""
+        sent = []
+
+        def keep(conn, cursor, statement, params, context, executemany):
+            sent.append(statement)
+
+        with app.app_context():
+            event.listen(db.engine, "before_cursor_execute", keep)
+            try:
+                body = _get(sup, path, **query)
+            finally:
+                event.remove(db.engine, "before_cursor_execute", keep)
+        assert any("kpi_" in s for s in sent), sent  # a KPI statement was sent
+        return any("force_generic_plan" in s for s in sent), body
+
+    old = {"from": _periods()[3]["from"]}
+    for group_by in DAILY_GROUPS:
+        once, body = planned_once("/api/v1/kpis", group_by=group_by, **old)
+        assert once and body["source"] == "rollup"
+        assert planned_once("/api/v1/kpis/trend", group_by=group_by, interval="month", **old)[0]
+    assert planned_once("/api/v1/kpis", group_by="grid")[0] is False  # the facts answer
+    assert planned_once("/api/v1/kpis/trend", group_by="grid", interval="week")[0] is False
+    as_of = datetime.now(timezone.utc).isoformat()
+    assert planned_once("/api/v1/kpis", group_by="team", as_of=as_of)[0] is False  # the event log answers

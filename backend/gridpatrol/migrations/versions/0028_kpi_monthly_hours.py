@@ -42,12 +42,13 @@ MONTHLY_HOURS_FROM_DAYS = ("INSERT INTO kpi_monthly_hours SELECT h.group_by, dat
                            "h.district_code, h.key, h.bucket, sum(h.n) FROM kpi_daily_hours h GROUP BY 1, 2, 3, 4, 5")
 
 # as before (migration 0011), with the whole months [m0, m1) (d0 <= m0 <= m1 <= d1, first days of months;
-# m0 = m1: none) read from kpi_monthly_hours instead of their days, as kpi_daily_read does (0015)
+# m0 = m1: none) read from kpi_monthly_hours instead of their days, as kpi_daily_read does (0015); and
+# the rows as read, each a part of a (key, bucket)'s count for the caller to sum: grouping them here by
+# key and bucket, then again by key for the caller, took half the statement's time (6,238 rows at 10M)
 HOURS_READ = """
 CREATE FUNCTION kpi_daily_hours_read(g text, districts text[], d0 date, d1 date, m0 date, m1 date,
                                      p_from timestamptz, p_to timestamptz, zone text)
 RETURNS TABLE (key text, bucket int, n bigint) LANGUAGE sql STABLE AS $$
-  SELECT key, bucket, sum(n)::bigint FROM (
     SELECT d.key, d.bucket, d.n FROM kpi_daily_hours d
     WHERE d.group_by = g AND d.day >= d0 AND d.day < m0
       AND (districts IS NULL OR d.district_code = ANY(districts))
@@ -88,6 +89,9 @@ def functions_sql() -> tuple[str, str]:
     read_0011 = daily.ADD[daily.ADD.index("CREATE FUNCTION kpi_daily_hours_read("):]
     start = read_0011.index("    SELECT g.key, kpi_hours_bucket(s.handling_hours), s.sign")
     log_and_edges = read_0011[start:read_0011.rindex("$$;")].rstrip()
+    grouped = "\n  ) parts\n  GROUP BY key, bucket"
+    assert log_and_edges.endswith(grouped)
+    log_and_edges = log_and_edges.removesuffix(grouped)
     read = daily.fill(HOURS_READ.replace("{log_and_edges}", log_and_edges))
     return after + f"DROP FUNCTION {OLD_HOURS_READ_SIGNATURE};\n" + read, before
 
