@@ -218,11 +218,14 @@ def _facts(user: User, group_by: str, live: bool) -> tuple[str, dict]:
 
 def _aggregate_in_memory(from_sums: bool = False) -> None:
     """A KPI query groups every fact of its period: room to do it in memory (the default 4 MB sorts a
-    whole history on disk), for this transaction only. `from_sums`: the statements read the daily sums,
-    whose SQL functions inlined into them took 3-5 ms to plan for each request's values (10M cases, this
-    machine), more than most of them take to run: planned once per connection for any values (a generic
-    plan: ranges of unique indexes whatever the period). The facts' own statements keep plans for their
-    values: a period's length there picks between an index and a scan."""
+    whole history on disk), for this transaction only. `from_sums`: the read is answered from the daily
+    sums, whose SQL functions inlined into its statements took ~5 ms to plan for each request's values
+    at 10M cases, about as long as they take to run: this transaction's statements get generic plans,
+    made once per connection (from the driver's fifth use of a statement, when it prepares it) for any
+    values. Their paths do not turn on the values: ranges of the sums' indexes, and of kpi_facts' indexes
+    for the period's ends, its open cases (a partial index) and, up to KPI_EXACT_PERCENTILE_ROWS, its
+    registrations. A read answered from the facts or the event log keeps plans made for its values: a
+    period's length there picks between an index and a scan."""
     if from_sums:
         db.session.execute(text("SELECT set_config('work_mem', '64MB', true), "
                                 "set_config('plan_cache_mode', 'force_generic_plan', true)"))
@@ -418,7 +421,7 @@ def _kpis_daily(user: User, group_by: str, daily: dict, params: dict) -> tuple[l
                 by_key[r["key"]].update(p50=r["p50"], p90=r["p90"])
     else:
         # a key's parts of its buckets' counts as one array of (bucket, n) pairs (thousands of rows one by
-        # one cost the request milliseconds), summed and put in order here: in SQL that took half the time
+        # one cost the request milliseconds), summed and put in order here
         for key, parts in db.session.execute(text(
                 "SELECT key, array_agg(ARRAY[bucket, n]) "
                 "FROM kpi_daily_hours_read(:g, :districts, :d0, :d1, :m0, :m1, :from, :to, :zone) GROUP BY key"),
