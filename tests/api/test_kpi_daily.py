@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import text
 
 from gridpatrol.kpis import services
-from helpers import PASSWORD, Api, block_geojson, sql
+from helpers import PASSWORD, Api, block_geojson, sent_statements, sql
 
 CODE = "930001"
 DAILY_GROUPS = ("team", "category", "street")
@@ -445,25 +445,15 @@ def test_the_sums_statements_are_planned_once_and_the_facts_for_their_period(app
     """The statements over the daily sums are planned once per connection for any values (planning the
     inlined SQL functions for each request's values took longer than running them); those over the
     facts are planned for their values, whose period's length picks their path."""
-    from sqlalchemy import event
-    from gridpatrol.extensions import db
     sup = world["supervisor"]
 
     def planned_once(path, **query):
         """Whether the KPI read `path` asks for generic plans, and what it answers."""
-        sent = []
-
-        def keep(conn, cursor, statement, params, context, executemany):
-            sent.append(statement)
-
-        with app.app_context():
-            event.listen(db.engine, "before_cursor_execute", keep)
-            try:
-                body = _get(sup, path, **query)
-            finally:
-                event.remove(db.engine, "before_cursor_execute", keep)
-        assert any("kpi_" in s for s in sent), sent  # a KPI statement was sent
-        return any("force_generic_plan" in s for s in sent), body
+        with sent_statements(app) as sent:
+            body = _get(sup, path, **query)
+        statements = [statement for statement, _ in sent]
+        assert any("kpi_" in s for s in statements), statements  # a KPI statement was sent
+        return any("force_generic_plan" in s for s in statements), body
 
     old = {"from": _periods()[3]["from"]}
     for group_by in DAILY_GROUPS:

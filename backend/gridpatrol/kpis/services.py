@@ -226,11 +226,8 @@ def _aggregate_in_memory(from_sums: bool = False) -> None:
     for the period's ends, its open cases (a partial index) and, up to KPI_EXACT_PERCENTILE_ROWS, its
     registrations. A read answered from the facts or the event log keeps plans made for its values: a
     period's length there picks between an index and a scan."""
-    if from_sums:
-        db.session.execute(text("SELECT set_config('work_mem', '64MB', true), "
-                                "set_config('plan_cache_mode', 'force_generic_plan', true)"))
-    else:
-        db.session.execute(text("SET LOCAL work_mem = '64MB'"))
+    generic = ", set_config('plan_cache_mode', 'force_generic_plan', true)" if from_sums else ""
+    db.session.execute(text(f"SELECT set_config('work_mem', '64MB', true){generic}"))
 
 
 class _Within:

@@ -57,7 +57,7 @@ def case_filters(args: dict, scope) -> tuple[str, dict]:
         params["f_status"] = sorted(statuses)
     # open states said in literals, so the partial indexes on open cases apply; for every open state (the
     # default) this alone, which such an index implies: no test of each case's status as it is read
-    if statuses <= OPEN:
+    if _open_only(args):
         where.append(f"c.{OPEN_SQL}")
     for name, column in (("category", "c.category_code"), ("team", "c.lead_team_id"), ("urgency", "c.urgency")):
         if args.get(name):
