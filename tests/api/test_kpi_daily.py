@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
+from gridpatrol.config import Config
 from gridpatrol.kpis import services
 from helpers import PASSWORD, Api, block_geojson, sent_statements, sql
 
@@ -146,12 +147,23 @@ def _get(api, path, **query):
     return r.get_json()
 
 
+TAKEN_AWAY = 4  # _periods()' period whose sums begin and end with whole months, less some of their days
+
+
 def _periods():
     now = datetime.now(timezone.utc)
+    # the 3rd 05:00 of the month before last to the 28th 03:00 of last month (local): two whole months
+    # less two days and a few read fewer rows than their days alone (services.sum_bounds)
+    last = datetime.now(ZoneInfo(Config.TIMEZONE)).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    last = last.replace(day=1)
+    before_last = (last - timedelta(days=1)).replace(day=1)
     return [{}, {"from": (now - timedelta(days=45, hours=7)).isoformat(),
                  "to": (now - timedelta(days=3, hours=2)).isoformat()},
             {"from": (now - timedelta(days=20)).isoformat(), "to": (now - timedelta(days=18, hours=13)).isoformat()},
-            {"from": (now - timedelta(days=60)).isoformat()}]
+            {"from": (now - timedelta(days=60)).isoformat()},
+            {"from": (before_last + timedelta(days=2, hours=5)).isoformat(),
+             "to": (last + timedelta(days=27, hours=3)).isoformat()}]
 
 
 def _same_both_ways(api, group_by, period):
@@ -259,7 +271,7 @@ def test_the_city_and_a_street_see_the_same_as_the_event_log(app, world):
     _compact(app)
     for api in (world["city"], world["street"]):
         for group_by in DAILY_GROUPS:
-            for period in _periods()[:2]:
+            for period in _periods()[:2] + _periods()[TAKEN_AWAY:]:
                 _same_both_ways(api, group_by, period)
     street = _get(world["street"], "/api/v1/kpis", group_by="category", **{"from": _periods()[3]["from"]})
     assert sum(r["reports"] for r in street["rows"]) == 210  # the whole district is this one street
@@ -268,28 +280,35 @@ def test_the_city_and_a_street_see_the_same_as_the_event_log(app, world):
 def test_reads_use_the_daily_sums_and_rebuild_mends_them(app, world):
     sup = world["supervisor"]
     _compact(app)
-    for period in _periods()[1:]:
+    for i, period in enumerate(_periods()[1:], 1):
         right = _same_both_ways(sup, "category", period)["rows"]
         # every day and month row the period's bounds name is read: spoil each level by its own amount
         sql(app, "UPDATE kpi_daily SET registered = registered + 1000 WHERE district_code = :d", d=CODE)
         sql(app, "UPDATE kpi_monthly SET registered = registered + 1000000 WHERE district_code = :d", d=CODE)
-        spoiled = _get(sup, "/api/v1/kpis", group_by="category", **period)
-        start, as_of = datetime.fromisoformat(period["from"]), datetime.fromisoformat(spoiled["as_of"])
-        to = datetime.fromisoformat(period["to"]) if "to" in period else as_of
-        b = services.sum_bounds(start, to, as_of, ZoneInfo(app.config["TIMEZONE"]), months=True)
-        # the rows of the keys the answer has (a key whose activity in the period the ends' differences
-        # cancel has no row: its day rows are read, and left out with it)
-        rows = ("SELECT count(*) FROM {} WHERE district_code = :d AND group_by = 'category' AND day >= :a "
-                "AND day < :b AND key = ANY(:keys)")
-        keys = [r["key"] for r in right]
-        days = sum(sql(app, rows.format("kpi_daily"), d=CODE, a=a, b=z, keys=keys)[0][0]
-                   for a, z in ((b["d0"], b["m0"]), (b["m1"], b["d1"])))
-        months = sql(app, rows.format("kpi_monthly"), d=CODE, a=b["m0"], b=b["m1"], keys=keys)[0][0]
-        assert days + months > 0 and (months > 0 or "to" in period)
-        spoiled_by = sum(r["registered"] for r in spoiled["rows"]) - sum(r["registered"] for r in right)
-        assert spoiled_by == 1000 * days + 1000000 * months
-        result = app.test_cli_runner().invoke(args=["kpis", "rebuild", "--batch", "100000"])
-        assert result.exit_code == 0, result.output
+        try:
+            spoiled = _get(sup, "/api/v1/kpis", group_by="category", **period)
+            start, as_of = datetime.fromisoformat(period["from"]), datetime.fromisoformat(spoiled["as_of"])
+            to = datetime.fromisoformat(period["to"]) if "to" in period else as_of
+            b = services.sum_bounds(start, to, as_of, ZoneInfo(app.config["TIMEZONE"]), months=True)
+            # the rows of the keys the answer has (a key whose activity in the period the ends' differences
+            # cancel has no row: its day rows are read, and left out with it)
+            rows = ("SELECT count(*) FROM {} WHERE district_code = :d AND group_by = 'category' AND day >= :a "
+                    "AND day < :b AND key = ANY(:keys)")
+            keys = [r["key"] for r in right]
+
+            def day_rows(a, z):  # the days [a, z) added, or [z, a) taken away (migration 0029)
+                return (sql(app, rows.format("kpi_daily"), d=CODE, a=a, b=z, keys=keys)[0][0]
+                        - sql(app, rows.format("kpi_daily"), d=CODE, a=z, b=a, keys=keys)[0][0])
+            days = day_rows(b["d0"], b["m0"]) + day_rows(b["m1"], b["d1"])
+            months = sql(app, rows.format("kpi_monthly"), d=CODE, a=b["m0"], b=b["m1"], keys=keys)[0][0]
+            assert (days or months) and (months > 0 or "to" in period)
+            if i == TAKEN_AWAY:
+                assert b["m0"] < b["d0"] and b["d1"] < b["m1"] and days < 0 < months, b
+            spoiled_by = sum(r["registered"] for r in spoiled["rows"]) - sum(r["registered"] for r in right)
+            assert spoiled_by == 1000 * days + 1000000 * months
+        finally:  # a failure leaves no spoiled sums to the module's later tests
+            result = app.test_cli_runner().invoke(args=["kpis", "rebuild", "--batch", "100000"])
+            assert result.exit_code == 0, result.output
         assert _same_both_ways(sup, "category", period)["rows"] == right
 
 
@@ -362,11 +381,12 @@ def test_binned_percentiles_read_the_months_buckets_and_rebuild_mends_them(app, 
     sup = world["supervisor"]
     tz = ZoneInfo(app.config["TIMEZONE"])
     _compact(app)
-    # 60 days up to now hold a whole month or two; 25 days ending on a month's first day hold none (and
-    # some of the module's cases, which lie in the 50 days before now)
+    # 60 days up to now hold a whole month or two; 12 days ending on a month's first day are read as
+    # days (their month less the days before them would read more rows), and hold some of the module's
+    # cases, which lie in the 50 days before now
     with_months = {"from": (datetime.now(timezone.utc) - timedelta(days=60)).isoformat()}
     first = datetime.now(tz).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    days_only = {"from": (first - timedelta(days=25)).isoformat(), "to": first.isoformat()}
+    days_only = {"from": (first - timedelta(days=12)).isoformat(), "to": first.isoformat()}
     limit, app.config["KPI_EXACT_PERCENTILE_ROWS"] = app.config["KPI_EXACT_PERCENTILE_ROWS"], 0
 
     def hours(period):
@@ -439,6 +459,37 @@ def test_the_hour_buckets_are_read_from_the_index_alone(app, world):
         SELECT count(*) FROM kpi_facts WHERE kind = 't' AND district_code = :d AND handling_hours IS NOT NULL
           AND registered_at >= :from AND registered_at < :to""", d=CODE, **{k: params[k] for k in ("from", "to")})
     assert sum(n for _, _, n in buckets) == facts[0][0]
+
+
+def test_months_less_their_days_count_the_facts_buckets(app, world):
+    """A period whose sums are whole months less some of their days (migration 0029) reads each team's
+    handling-hour buckets exactly as the facts registered in the period count them."""
+    from gridpatrol.extensions import db
+    _compact(app)
+    tz = ZoneInfo(app.config["TIMEZONE"])
+    for period, takes_away in ((_periods()[TAKEN_AWAY], True),
+                               ({"from": (datetime.now(timezone.utc) - timedelta(days=30)).isoformat()}, False)):
+        start = datetime.fromisoformat(period["from"])
+        now = datetime.now(timezone.utc)
+        to = datetime.fromisoformat(period["to"]) if "to" in period else now
+        b = services.sum_bounds(start, to, now, tz, months=True)
+        assert b["m0"] < b["m1"]
+        params = {"d": [CODE], **b, "from": start, "to": to, "zone": app.config["TIMEZONE"]}
+        with app.app_context():
+            read = db.session.execute(text(
+                "SELECT key, bucket, sum(n) FROM kpi_daily_hours_read('team', CAST(:d AS text[]), :d0, :d1, :m0, "
+                ":m1, :from, :to, :zone) GROUP BY 1, 2 HAVING sum(n) <> 0"), params).all()
+            taken = db.session.execute(text(
+                "SELECT count(*) FROM kpi_daily_hours WHERE district_code = :c AND group_by = 'team' "
+                "AND (day >= :m0 AND day < :d0 OR day >= :d1 AND day < :m1)"), {"c": CODE, **b}).scalar()
+            db.session.rollback()
+        facts = sql(app, """
+            SELECT team_id::text, kpi_hours_bucket(handling_hours), count(*) FROM kpi_facts
+            WHERE kind = 't' AND district_code = :d AND handling_hours IS NOT NULL
+              AND registered_at >= :from AND registered_at < :to GROUP BY 1, 2""", d=CODE, **{"from": start, "to": to})
+        assert facts and sorted(tuple(r) for r in read) == sorted(tuple(r) for r in facts)
+        if takes_away:
+            assert b["m0"] < b["d0"] and b["d1"] < b["m1"] and taken > 0, b
 
 
 def test_the_sums_statements_are_planned_once_and_the_facts_for_their_period(app, world):

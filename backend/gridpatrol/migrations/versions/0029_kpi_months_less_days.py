@@ -1,0 +1,71 @@
+"""kpi_daily_read, kpi_daily_hours_read: a month read whole, less its days outside the period
+
+Revision ID: 0029
+Revises: 0028
+Create Date: 2026-11-28 08:50:00
+
+"""
+import importlib.util
+from pathlib import Path
+
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = '0029'
+down_revision = '0028'
+branch_labels = None
+depends_on = None
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(f"kpi_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The reads took a period's whole months from the monthly sums and the rest of its days from the daily
+# ones: 30 days up to now on the 2nd of a month read 29 days of rows, on the 28th two. Now the months
+# [m0, m1) may also begin before the days [d0, d1) or end after them, and the days between are taken
+# away: the days [d0, m0) added or [m0, d0) taken away, likewise [m1, d1) or [d1, m1). The caller
+# (services.sum_bounds) picks whichever reads the fewest rows. The month's sums and its days' are
+# written by the same statements (0015, 0028), so the difference is exact.
+FIRST_DAYS = "d.day >= d0 AND d.day < m0"
+LAST_DAYS = "d.day >= m1 AND d.day < d1"
+TAKEN_AWAY = {FIRST_DAYS: "d.day >= m0 AND d.day < d0", LAST_DAYS: "d.day >= d1 AND d.day < m1"}
+
+
+def _taken_away(read: str, select: str, negated: str) -> str:
+    """`read` (a CREATE FUNCTION) as CREATE OR REPLACE, with each of its two days' branches followed by
+    the same branch over the days it may take away instead, `select` (its output columns) `negated`."""
+    out = read.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+    for days, away in TAKEN_AWAY.items():
+        start = out.rindex(select, 0, out.index(days))
+        end = out.index("UNION ALL\n", start) + len("UNION ALL\n")
+        branch = out[start:end]
+        assert branch.count(select) == 1 and branch.count(days) == 1, branch
+        out = out[:end] + "    " + branch.replace(select, negated).replace(days, away) + out[end:]
+    return out
+
+
+def functions_sql() -> tuple[str, str]:
+    """Both reads with their days taken away (new); both as they were (0015's and 0028's)."""
+    daily, monthly, hours = _module("0011_kpi_daily"), _module("0015_kpi_monthly"), _module("0028_kpi_monthly_hours")
+    counts_read = monthly.functions_sql()[0]
+    counts_read = counts_read[counts_read.index("CREATE FUNCTION kpi_daily_read("):]
+    hours_read = hours.functions_sql()[0]
+    hours_read = hours_read[hours_read.index("CREATE FUNCTION kpi_daily_hours_read("):]
+    names = [name for name, _ in daily.FIGURE_SUMS]
+    plain = "SELECT d.key, d.day, " + ", ".join(names) + " FROM"
+    new = (_taken_away(counts_read, plain, "SELECT d.key, d.day, " + ", ".join(f"-{n}" for n in names) + " FROM")
+           + _taken_away(hours_read, "SELECT d.key, d.bucket, d.n FROM", "SELECT d.key, d.bucket, -d.n FROM"))
+    old = "".join(r.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1) for r in (counts_read, hours_read))
+    return new, old
+
+
+def upgrade():
+    op.execute(functions_sql()[0])
+
+
+def downgrade():
+    op.execute(functions_sql()[1])
