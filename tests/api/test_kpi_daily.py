@@ -326,6 +326,38 @@ def test_a_logged_repair_of_some_cases_keeps_the_sums(app, world):
     assert _same_both_ways(sup, "team", {})["rows"] == right
 
 
+def test_a_rebuild_waits_for_a_compaction_and_holds_the_next_off(app, world):
+    """kpi_daily_rebuild() takes the compaction's lock first (migration 0030): it waits for a compaction
+    under way, and none folds anything while it runs (a compaction committing meanwhile could leave its
+    sums beside the rebuilt ones)."""
+    from sqlalchemy.exc import OperationalError
+
+    from gridpatrol.extensions import db
+    _compact(app)
+    right = _same_both_ways(world["supervisor"], "team", {})["rows"]
+    lock = text("SELECT pg_try_advisory_xact_lock(hashtext('kpi_daily_compact'))")
+    rebuild = text("SELECT kpi_daily_rebuild(:tz)")
+    with app.app_context():
+        engine = db.engine
+    tz = app.config["TIMEZONE"]
+    with engine.connect() as compaction, engine.connect() as rebuilding:
+        assert compaction.execute(lock).scalar() is True  # a compaction under way holds its lock
+        rebuilding.execute(text("SET lock_timeout = '500ms'"))
+        with pytest.raises(OperationalError) as waited:
+            rebuilding.execute(rebuild, {"tz": tz})
+        assert waited.value.orig.sqlstate == "55P03"  # lock_not_available: the rebuild waited for it
+        rebuilding.rollback()
+        compaction.rollback()
+        assert rebuilding.execute(rebuild, {"tz": tz}).scalar() > 0  # a rebuild under way, not committed
+        assert compaction.execute(lock).scalar() is False
+        assert compaction.execute(text("SELECT kpi_daily_compact()")).scalar() == 0
+        compaction.rollback()
+        rebuilding.commit()
+        assert compaction.execute(lock).scalar() is True
+        compaction.rollback()
+    assert _same_both_ways(world["supervisor"], "team", {})["rows"] == right
+
+
 def test_sums_kept_in_another_time_zone_are_not_read(app, world):
     sup = world["supervisor"]
     _compact(app)
