@@ -256,7 +256,7 @@ def open_case_ids(n: int = 200, dsn: str = DSN) -> list[int]:
 def kpi_periods_paths(dsn: str = DSN, days: int = 30) -> list[str]:
     """KPIs by team for the `days` local days (in the sums' time zone) ending at each of the last `days`
     local midnights: every place a 30-day period takes across the calendar's months, which decides how
-    much of it the monthly sums answer (target 6 up to now is one of them, the run's date's)."""
+    much of it the monthly sums answer (target 6's 30 days up to now fall where the run's date puts them)."""
     with psycopg.connect(dsn) as c:
         tz = ZoneInfo(c.execute("SELECT tz FROM kpi_daily_state").fetchone()[0])
     today = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -11,14 +11,14 @@ bench's generator does), along seven paths of the closed loop.
 import json
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from collections import Counter
+from datetime import datetime, time, timedelta, timezone
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
 
-from gridpatrol.config import Config
 from gridpatrol.kpis import services
 from helpers import PASSWORD, Api, block_geojson, sent_statements, sql
 
@@ -147,23 +147,25 @@ def _get(api, path, **query):
     return r.get_json()
 
 
-TAKEN_AWAY = 4  # _periods()' period whose sums begin and end with whole months, less some of their days
-
-
 def _periods():
     now = datetime.now(timezone.utc)
-    # the 3rd 05:00 of the month before last to the 28th 03:00 of last month (local): two whole months
-    # less two days and a few read fewer rows than their days alone (services.sum_bounds)
-    last = datetime.now(ZoneInfo(Config.TIMEZONE)).replace(
-        day=1, hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
-    last = last.replace(day=1)
-    before_last = (last - timedelta(days=1)).replace(day=1)
     return [{}, {"from": (now - timedelta(days=45, hours=7)).isoformat(),
                  "to": (now - timedelta(days=3, hours=2)).isoformat()},
             {"from": (now - timedelta(days=20)).isoformat(), "to": (now - timedelta(days=18, hours=13)).isoformat()},
-            {"from": (now - timedelta(days=60)).isoformat()},
-            {"from": (before_last + timedelta(days=2, hours=5)).isoformat(),
-             "to": (last + timedelta(days=27, hours=3)).isoformat()}]
+            {"from": (now - timedelta(days=60)).isoformat()}]
+
+
+def _taken_away_period(app):
+    """A past period from a month's first day to 03:00 of a day D from its 20th on, D the latest such
+    day before today on which the module's district has handling hours kept (it was compacted): its
+    sums are that month less the days from D on (services.sum_bounds), which hold rows to take away."""
+    tz = ZoneInfo(app.config["TIMEZONE"])
+    day = sql(app, """
+        SELECT max(day) FROM kpi_daily_hours WHERE district_code = :d AND group_by = 'team'
+          AND extract(day FROM day) >= 20 AND day < (now() AT TIME ZONE :tz)::date""", d=CODE, tz=str(tz))[0][0]
+    assert day is not None
+    return {"from": datetime.combine(day.replace(day=1), time(0), tzinfo=tz).isoformat(),
+            "to": datetime.combine(day, time(3), tzinfo=tz).isoformat()}
 
 
 def _same_both_ways(api, group_by, period):
@@ -271,7 +273,7 @@ def test_the_city_and_a_street_see_the_same_as_the_event_log(app, world):
     _compact(app)
     for api in (world["city"], world["street"]):
         for group_by in DAILY_GROUPS:
-            for period in _periods()[:2] + _periods()[TAKEN_AWAY:]:
+            for period in _periods()[:2] + [_taken_away_period(app)]:
                 _same_both_ways(api, group_by, period)
     street = _get(world["street"], "/api/v1/kpis", group_by="category", **{"from": _periods()[3]["from"]})
     assert sum(r["reports"] for r in street["rows"]) == 210  # the whole district is this one street
@@ -280,7 +282,8 @@ def test_the_city_and_a_street_see_the_same_as_the_event_log(app, world):
 def test_reads_use_the_daily_sums_and_rebuild_mends_them(app, world):
     sup = world["supervisor"]
     _compact(app)
-    for i, period in enumerate(_periods()[1:], 1):
+    taken_away = _taken_away_period(app)
+    for period in _periods()[1:] + [taken_away]:
         right = _same_both_ways(sup, "category", period)["rows"]
         # every day and month row the period's bounds name is read: spoil each level by its own amount
         sql(app, "UPDATE kpi_daily SET registered = registered + 1000 WHERE district_code = :d", d=CODE)
@@ -302,8 +305,8 @@ def test_reads_use_the_daily_sums_and_rebuild_mends_them(app, world):
             days = day_rows(b["d0"], b["m0"]) + day_rows(b["m1"], b["d1"])
             months = sql(app, rows.format("kpi_monthly"), d=CODE, a=b["m0"], b=b["m1"], keys=keys)[0][0]
             assert (days or months) and (months > 0 or "to" in period)
-            if i == TAKEN_AWAY:
-                assert b["m0"] < b["d0"] and b["d1"] < b["m1"] and days < 0 < months, b
+            if period is taken_away:
+                assert b["m0"] == b["d0"] and b["d1"] < b["m1"] and days < 0 < months, b
             spoiled_by = sum(r["registered"] for r in spoiled["rows"]) - sum(r["registered"] for r in right)
             assert spoiled_by == 1000 * days + 1000000 * months
         finally:  # a failure leaves no spoiled sums to the module's later tests
@@ -345,7 +348,9 @@ def test_a_rebuild_waits_for_a_compaction_and_holds_the_next_off(app, world):
         rebuilding.execute(text("SET lock_timeout = '500ms'"))
         with pytest.raises(OperationalError) as waited:
             rebuilding.execute(rebuild, {"tz": tz})
-        assert waited.value.orig.sqlstate == "55P03"  # lock_not_available: the rebuild waited for it
+        # lock_not_available, at the rebuild's first statement: the compaction's lock (the table's comes after)
+        assert waited.value.orig.sqlstate == "55P03"
+        assert "kpi_daily_rebuild(text) line 5 at PERFORM" in waited.value.orig.diag.context
         rebuilding.rollback()
         compaction.rollback()
         assert rebuilding.execute(rebuild, {"tz": tz}).scalar() > 0  # a rebuild under way, not committed
@@ -494,19 +499,33 @@ def test_the_hour_buckets_are_read_from_the_index_alone(app, world):
 
 
 def test_months_less_their_days_count_the_facts_buckets(app, world):
-    """A period whose sums are whole months less some of their days (migration 0029) reads each team's
-    handling-hour buckets exactly as the facts registered in the period count them."""
+    """Sums whole months less some of their days (migration 0029), at the period's end or its start,
+    give each team's handling-hour buckets exactly as the facts registered in the period count them."""
     from gridpatrol.extensions import db
     _compact(app)
     tz = ZoneInfo(app.config["TIMEZONE"])
-    for period, takes_away in ((_periods()[TAKEN_AWAY], True),
-                               ({"from": (datetime.now(timezone.utc) - timedelta(days=30)).isoformat()}, False)):
+    now = datetime.now(timezone.utc)
+
+    def bounds(period):
         start = datetime.fromisoformat(period["from"])
-        now = datetime.now(timezone.utc)
         to = datetime.fromisoformat(period["to"]) if "to" in period else now
-        b = services.sum_bounds(start, to, now, tz, months=True)
-        assert b["m0"] < b["m1"]
-        params = {"d": [CODE], **b, "from": start, "to": to, "zone": app.config["TIMEZONE"]}
+        return services.sum_bounds(start, to, now, tz, months=True), start, to
+
+    taken_at_end, start, to = bounds(_taken_away_period(app))
+    assert taken_at_end["m0"] == taken_at_end["d0"] and taken_at_end["d1"] < taken_at_end["m1"], taken_at_end
+    up_to_now = bounds({"from": (now - timedelta(days=30)).isoformat()})
+    assert up_to_now[0]["m0"] < up_to_now[0]["m1"]
+    # the start taken away: the last month before this one with hours kept on two days or more, from its
+    # last such day up to now, is that month and the next ones whole less the days before that day
+    month, day = sql(app, """
+        SELECT date_trunc('month', day)::date, max(day) FROM kpi_daily_hours
+        WHERE district_code = :d AND group_by = 'team' AND day < date_trunc('month', now() AT TIME ZONE :tz)
+        GROUP BY 1 HAVING count(DISTINCT day) >= 2 ORDER BY 1 DESC LIMIT 1""", d=CODE, tz=str(tz))[0]
+    end = services._next_month(now.astimezone(tz).date())
+    taken_at_start = {"d0": day, "d1": end, "m0": month, "m1": end}
+    for b, start, to in ((taken_at_end, start, to), up_to_now,
+                         (taken_at_start, datetime.combine(day, time(0), tzinfo=tz), now)):
+        params = {"d": [CODE], **b, "from": start, "to": to, "zone": str(tz)}
         with app.app_context():
             read = db.session.execute(text(
                 "SELECT key, bucket, sum(n) FROM kpi_daily_hours_read('team', CAST(:d AS text[]), :d0, :d1, :m0, "
@@ -519,9 +538,50 @@ def test_months_less_their_days_count_the_facts_buckets(app, world):
             SELECT team_id::text, kpi_hours_bucket(handling_hours), count(*) FROM kpi_facts
             WHERE kind = 't' AND district_code = :d AND handling_hours IS NOT NULL
               AND registered_at >= :from AND registered_at < :to GROUP BY 1, 2""", d=CODE, **{"from": start, "to": to})
-        assert facts and sorted(tuple(r) for r in read) == sorted(tuple(r) for r in facts)
-        if takes_away:
-            assert b["m0"] < b["d0"] and b["d1"] < b["m1"] and taken > 0, b
+        assert facts and sorted(tuple(r) for r in read) == sorted(tuple(r) for r in facts), b
+        assert taken > 0 or b is up_to_now[0], b
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "America/New_York", "Australia/Lord_Howe"])
+def test_the_sums_bounds_cover_the_periods_days_once(zone):
+    """Whatever sum_bounds() picks, its months less or plus its days are the days [d0, d1) once each, d0
+    and d1 the period's nearest local midnights (a period up to now: to its month's end, nothing being
+    dated after now), and it reads no more rows than those days alone would."""
+    tz = ZoneInfo(zone)
+    rng = random.Random(zone)
+    taken_away = {"start": 0, "end": 0}
+    for _ in range(4000):
+        as_of = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=rng.randrange(3 * 365 * 24 * 60))
+        start = as_of - timedelta(minutes=rng.randrange(1, 120 * 24 * 60))
+        to = as_of if rng.random() < 0.5 else start + (as_of - start) * rng.random()
+        for months in (True, False):
+            b = services.sum_bounds(start, to, as_of, tz, months)
+            if b is None:
+                continue
+            d0, d1, m0, m1 = b["d0"], b["d1"], b["m0"], b["m1"]
+            counted = Counter()
+            if m0 < m1:
+                assert m0.day == 1 and m1.day == 1 and months
+                day = m0
+                while day < m1:
+                    counted[day] += 1
+                    day += timedelta(days=1)
+            for a, z in ((d0, m0), (m1, d1)):
+                day = min(a, z)
+                while day < max(a, z):
+                    counted[day] += 1 if a < z else -1
+                    day += timedelta(days=1)
+            covered = {day for day, n in counted.items() if n}
+            assert set(counted.values()) <= {0, 1} and covered == {d0 + timedelta(days=i) for i in range((d1 - d0).days)}
+            assert d0 == services.sum_bounds(start, to, as_of, tz, False)["d0"]
+            if to < as_of:
+                assert d1 == services.sum_bounds(start, to, as_of, tz, False)["d1"]
+                read = abs((m0 - d0).days) + abs((d1 - m1).days) + services.MONTH_IN_DAYS * len(
+                    {d.replace(day=1) for d in counted if m0 <= d < m1})
+                assert read <= (d1 - d0).days
+            taken_away["start"] += m0 < d0
+            taken_away["end"] += d1 < m1 and to < as_of
+    assert min(taken_away.values()) > 100, taken_away
 
 
 def test_the_sums_statements_are_planned_once_and_the_facts_for_their_period(app, world):

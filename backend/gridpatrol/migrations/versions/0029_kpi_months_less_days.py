@@ -2,7 +2,7 @@
 
 Revision ID: 0029
 Revises: 0028
-Create Date: 2026-11-28 08:50:00
+Create Date: 2026-11-28 08:30:00
 
 """
 import importlib.util
@@ -25,11 +25,13 @@ def _module(name: str):
 
 
 # The reads took a period's whole months from the monthly sums and the rest of its days from the daily
-# ones: 30 days up to now on the 2nd of a month read 29 days of rows, on the 28th two. Now the months
-# [m0, m1) may also begin before the days [d0, d1) or end after them, and the days between are taken
-# away: the days [d0, m0) added or [m0, d0) taken away, likewise [m1, d1) or [d1, m1). The caller
-# (services.sum_bounds) picks whichever reads the fewest rows. The month's sums and its days' are
-# written by the same statements (0015, 0028), so the difference is exact.
+# ones: 30 days up to now on the 2nd of a month read 28 days of rows, on the 28th two, and 30 days
+# ending on a month's first day held no whole month. Now the months [m0, m1) may also begin before the
+# days [d0, d1) or end after them, and the days between are taken away: the days [d0, m0) added or
+# [m0, d0) taken away, likewise [m1, d1) or [d1, m1). The caller (services.sum_bounds) picks whichever
+# reads the fewest rows. A month's row is the sum of its days' rows: the compaction writes both from
+# the same log rows in one statement, the rebuild sums the months from the days (0015, 0028), so the
+# difference is exact.
 FIRST_DAYS = "d.day >= d0 AND d.day < m0"
 LAST_DAYS = "d.day >= m1 AND d.day < d1"
 TAKEN_AWAY = {FIRST_DAYS: "d.day >= m0 AND d.day < d0", LAST_DAYS: "d.day >= d1 AND d.day < m1"}

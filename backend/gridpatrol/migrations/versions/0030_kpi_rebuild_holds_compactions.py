@@ -28,8 +28,9 @@ def _module(name: str):
 # committing meanwhile (every 5 s beside the app) could leave sums it had written for new keys beside
 # the rebuilt ones, or fold log rows into days summed again from the same facts. The rebuild now takes
 # the compaction's lock first: it waits for a compaction under way, and those meanwhile fold nothing
-# (their try-lock fails). The compaction read the sums' time zone before its lock, so one that waited
-# out a rebuild changing the zone would fold in the old one: it now reads it under the lock.
+# (their try-lock fails). The compaction read the sums' time zone before its lock: one that read it
+# before a rebuild into a new zone committed and took the lock after would have folded in the old zone.
+# It now reads it under the lock.
 REPLACE = (
     ("BEGIN\n  LOCK TABLE kpi_facts IN SHARE MODE;\n",
      "BEGIN\n  PERFORM pg_advisory_xact_lock(hashtext('kpi_daily_compact'));\n  LOCK TABLE kpi_facts IN SHARE MODE;\n"),
