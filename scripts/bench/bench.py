@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -253,6 +254,35 @@ def open_case_ids(n: int = 200, dsn: str = DSN) -> list[int]:
                                         "AND number LIKE 'B%%' ORDER BY random() LIMIT %s", (n,))]
 
 
+@contextlib.contextmanager
+def background(dsn: str = DSN, every: float = 0.5):
+    """What the database does beside a measure, sampled every `every` s while it runs: the autovacuum
+    workers' statements with the seconds (from the start) they were seen in, and the checkpoints made."""
+    seen: dict[str, list[int]] = {}
+    out = {"autovacuum": seen, "checkpoints": 0}
+    done = threading.Event()
+    start = time.perf_counter()
+
+    def watch():
+        with psycopg.connect(dsn, autocommit=True) as c:
+            first = c.execute("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter").fetchone()[0]
+            while not done.wait(every):
+                for (query,) in c.execute("SELECT query FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+                                          " AND query <> ''"):
+                    second = int(time.perf_counter() - start)
+                    if second not in seen.setdefault(query, []):
+                        seen[query].append(second)
+            out["checkpoints"] = c.execute("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter").fetchone()[0] - first
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield out
+    finally:
+        done.set()
+        watcher.join(10)
+
+
 def kpi_periods_paths(dsn: str = DSN, days: int = 30) -> list[str]:
     """KPIs by team for the `days` local days (in the sums' time zone) ending at each of the last `days`
     local midnights: every place a 30-day period takes across the calendar's months, which decides how
@@ -384,13 +414,17 @@ def main(argv=None):
         run(wrk("http_post_reports_again", "report.lua", seconds, {"BENCH_TOKEN": token}), "http_post_reports")
         print(f"{'':<28} keeping the KPI rollup costs the ingest {rollup_cost(res, 'http_post_reports'):.1%}"
               " (on, off, on again)", flush=True)
-        # measure 2: the same reports from a constant-rate client at half the rate just measured
-        ol = openloop.run(r["throughput_per_s"] / 2, seconds, HTTP_PORT, token)
+        # measure 2: the same reports from a constant-rate client at half the rate just measured, with what
+        # the database did beside them (a late burst's cause: the fifteenth round's analysis)
+        with background() as beside:
+            ol = openloop.run(r["throughput_per_s"] / 2, seconds, HTTP_PORT, token)
         run({"name": "http_post_reports_half_rate", "kind": "open", "clients": ol["threads"], **ol,
-             "throughput_per_s": ol["achieved_rate_per_s"]})
+             "throughput_per_s": ol["achieved_rate_per_s"], "background": beside})
         print(f"{'':<28} constant rate {ol['target_rate_per_s']}/s (half of {r['throughput_per_s']}/s):"
               f" {ol['requests']} sent, {ol['ok_2xx']} 2xx, {ol['errors']} errors, max {ol['max_ms']:.0f} ms,"
               f" {ol['over_50ms']} over 50 ms, {ol['sent_over_10ms_late']} left > 10 ms late", flush=True)
+        print(f"{'':<28} over 50 ms by second {ol['over_50ms_by_second']}; autovacuum meanwhile "
+              f"{beside['autovacuum'] or 'none'}; checkpoints {beside['checkpoints']}", flush=True)
         sample("http_post_reports_half_rate")
         run(wrk("http_grids_locate", "get.lua", seconds,
                 {"BENCH_TOKEN": token, "BENCH_PATH": "/api/v1/grids/locate?lon={lon}&lat={lat}"}),

@@ -37,6 +37,7 @@ def run(rate: float, seconds: float, port: int, token: str, make=report_request,
     lock = threading.Lock()
     state = {"next": 0}
     latencies, late, statuses, errors = [], [], {}, []
+    slow = {}  # second of the run (by schedule) -> requests over 50 ms due in it
 
     def take() -> int | None:
         with lock:
@@ -70,6 +71,8 @@ def run(rate: float, seconds: float, port: int, token: str, make=report_request,
                     errors.append(repr(e))
             done = time.perf_counter()
             with lock:
+                if (done - due) * 1000 > 50:
+                    slow[int(due - start)] = slow.get(int(due - start), 0) + 1
                 latencies.append((done - due) * 1000)
                 late.append((sent - due) * 1000)
                 statuses[status] = statuses.get(status, 0) + 1
@@ -90,7 +93,7 @@ def run(rate: float, seconds: float, port: int, token: str, make=report_request,
             "non_2xx": sum(n for s, n in statuses.items() if s is not None and not 200 <= s < 300),
             "errors": len(errors), "threads": threads,
             "p50_ms": pct(xs, 50), "p95_ms": pct(xs, 95), "p99_ms": pct(xs, 99), "max_ms": pct(xs, 100),
-            "over_50ms": sum(1 for x in xs if x > 50),
+            "over_50ms": sum(1 for x in xs if x > 50), "over_50ms_by_second": dict(sorted(slow.items())),
             # how far behind its schedule each request left (client lag or every thread busy)
             "send_lag_p99_ms": pct(ls, 99), "sent_over_10ms_late": sum(1 for x in ls if x > 10)}
 
