@@ -397,23 +397,30 @@ def main(argv=None):
         # unmeasured first, as for pgbench: each worker's first reports connect, prepare and read cold pages
         wrk("warmup_reports", "report.lua", warmup_seconds(seconds), {"BENCH_TOKEN": token})
         before = count("SELECT count(*) FROM cases")
-        r = wrk("http_post_reports", "report.lua", seconds, {"BENCH_TOKEN": token})
+        with background() as beside:  # the first of the three ingest measures has been the slowest
+            r = wrk("http_post_reports", "report.lua", seconds, {"BENCH_TOKEN": token})
+        r["background"] = beside
         r["rows_written"] = count("SELECT count(*) FROM cases") - before
         # requests still in flight when wrk stops are committed but not counted by wrk: up to one per connection
         r["rows_match_2xx"] = 0 <= r["rows_written"] - (r["requests"] - r["non_2xx"]) <= CONNECTIONS
         run(r, "pgbench_report_c8")
         print(f"{'':<28} vs http_healthz: {r['throughput_per_s'] / res['http_healthz']['throughput_per_s']:.1%};"
               f" cases written {r['rows_written']} for {r['requests'] - r['non_2xx']} 2xx"
-              f" ({r['non_2xx']} non-2xx)", flush=True)
+              f" ({r['non_2xx']} non-2xx); autovacuum meanwhile {beside['autovacuum'] or 'none'};"
+              f" checkpoints {beside['checkpoints']}", flush=True)
         sample("http_post_reports")
         # measure 7: the same load with the KPI facts' triggers off (the rollup not kept), then the facts of
         # the cases written meanwhile worked out, so later KPI reads are right
-        with rollup_off():
+        with rollup_off(), background() as beside:
             off = wrk("http_post_reports_no_rollup", "report.lua", seconds, {"BENCH_TOKEN": token})
-        run(off, "http_post_reports")
-        run(wrk("http_post_reports_again", "report.lua", seconds, {"BENCH_TOKEN": token}), "http_post_reports")
+        run({**off, "background": beside}, "http_post_reports")
+        with background() as beside:
+            again = wrk("http_post_reports_again", "report.lua", seconds, {"BENCH_TOKEN": token})
+        run({**again, "background": beside}, "http_post_reports")
         print(f"{'':<28} keeping the KPI rollup costs the ingest {rollup_cost(res, 'http_post_reports'):.1%}"
               " (on, off, on again)", flush=True)
+        print(f"{'':<28} autovacuum meanwhile: off {res['http_post_reports_no_rollup']['background']['autovacuum'] or 'none'};"
+              f" on again {res['http_post_reports_again']['background']['autovacuum'] or 'none'}", flush=True)
         # measure 2: the same reports from a constant-rate client at half the rate just measured, with what
         # the database did beside them (a late burst's cause: the fifteenth round's analysis)
         with background() as beside:
