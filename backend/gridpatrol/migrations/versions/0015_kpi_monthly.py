@@ -5,10 +5,9 @@ Revises: 0014
 Create Date: 2026-11-26 16:30:00
 
 """
-import importlib.util
-from pathlib import Path
-
 from alembic import op
+
+from gridpatrol.migrations.earlier import migration
 
 # revision identifiers, used by Alembic.
 revision = '0015'
@@ -20,10 +19,7 @@ depends_on = None
 def _daily_module():
     """Migration 0011, whose SQL pieces (the figures' sums, the groupings, the ends' differences) the
     functions below are written with."""
-    spec = importlib.util.spec_from_file_location("kpi_daily_0011", Path(__file__).with_name("0011_kpi_daily.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return migration("0011_kpi_daily")
 
 
 # A trend over the whole history (by category and month at 10 million cases) summed ~220,000 day rows of

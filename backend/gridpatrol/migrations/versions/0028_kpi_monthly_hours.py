@@ -5,23 +5,15 @@ Revises: 0027
 Create Date: 2026-11-28 05:10:00
 
 """
-import importlib.util
-from pathlib import Path
-
 from alembic import op
+
+from gridpatrol.migrations.earlier import migration
 
 # revision identifiers, used by Alembic.
 revision = '0028'
 down_revision = '0027'
 branch_labels = None
 depends_on = None
-
-
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(f"kpi_{name}", Path(__file__).with_name(f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # The handling-hour percentiles of 30-day KPIs by team at 10 million cases read 27,703 (day, district,
@@ -70,7 +62,7 @@ OLD_HOURS_READ_SIGNATURE = "kpi_daily_hours_read(text, text[], date, date, times
 def functions_sql() -> tuple[str, str]:
     """The compaction and rebuild of 0015 writing the months' buckets too, and the new hours read; the
     compaction and rebuild of 0015 as they were."""
-    daily, monthly = _module("0011_kpi_daily"), _module("0015_kpi_monthly")
+    daily, monthly = migration("0011_kpi_daily"), migration("0015_kpi_monthly")
     m15 = monthly.functions_sql()[0]
     before = m15[:m15.index("DROP FUNCTION kpi_daily_read(")]
     day = "(s.registered_at AT TIME ZONE zone)::date"
@@ -109,7 +101,7 @@ def upgrade():
 
 def downgrade():
     _, old = functions_sql()
-    daily = _module("0011_kpi_daily")
+    daily = migration("0011_kpi_daily")
     read_0011 = daily.functions_sql()
     op.execute("DROP FUNCTION kpi_daily_hours_read(text, text[], date, date, date, date, timestamptz, timestamptz, text)")
     op.execute(old)

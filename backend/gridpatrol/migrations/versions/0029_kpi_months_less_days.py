@@ -5,23 +5,15 @@ Revises: 0028
 Create Date: 2026-11-28 08:30:00
 
 """
-import importlib.util
-from pathlib import Path
-
 from alembic import op
+
+from gridpatrol.migrations.earlier import migration
 
 # revision identifiers, used by Alembic.
 revision = '0029'
 down_revision = '0028'
 branch_labels = None
 depends_on = None
-
-
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(f"kpi_{name}", Path(__file__).with_name(f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # The reads took a period's whole months from the monthly sums and the rest of its days from the daily
@@ -52,7 +44,7 @@ def _taken_away(read: str, select: str, negated: str) -> str:
 
 def functions_sql() -> tuple[str, str]:
     """Both reads with their days taken away (new); both as they were (0015's and 0028's)."""
-    daily, monthly, hours = _module("0011_kpi_daily"), _module("0015_kpi_monthly"), _module("0028_kpi_monthly_hours")
+    daily, monthly, hours = migration("0011_kpi_daily"), migration("0015_kpi_monthly"), migration("0028_kpi_monthly_hours")
     counts_read = monthly.functions_sql()[0]
     counts_read = counts_read[counts_read.index("CREATE FUNCTION kpi_daily_read("):]
     hours_read = hours.functions_sql()[0]

@@ -5,23 +5,15 @@ Revises: 0029
 Create Date: 2026-11-28 08:40:00
 
 """
-import importlib.util
-from pathlib import Path
-
 from alembic import op
+
+from gridpatrol.migrations.earlier import migration
 
 # revision identifiers, used by Alembic.
 revision = '0030'
 down_revision = '0029'
 branch_labels = None
 depends_on = None
-
-
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(f"kpi_{name}", Path(__file__).with_name(f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # `gridpatrol kpis rebuild` empties the sums and sums every fact again in one transaction; a compaction
@@ -44,7 +36,7 @@ REPLACE = (
 
 def functions_sql() -> tuple[str, str]:
     """The compaction and rebuild as they become, and as 0028 left them."""
-    old = _module("0028_kpi_monthly_hours").functions_sql()[0]
+    old = migration("0028_kpi_monthly_hours").functions_sql()[0]
     old = old[:old.index("DROP FUNCTION")]
     assert old.count("CREATE OR REPLACE FUNCTION") == 2, old[:200]
     new = old
