@@ -283,6 +283,11 @@ def background(dsn: str = DSN, every: float = 0.5):
         watcher.join(10)
 
 
+def beside_text(beside: dict) -> str:
+    """background()'s record as the printout says it."""
+    return f"autovacuum meanwhile {beside['autovacuum'] or 'none'}; checkpoints {beside['checkpoints']}"
+
+
 def kpi_periods_paths(dsn: str = DSN, days: int = 30) -> list[str]:
     """KPIs by team for the `days` local days (in the sums' time zone) ending at each of the last `days`
     local midnights: every place a 30-day period takes across the calendar's months, which decides how
@@ -406,21 +411,19 @@ def main(argv=None):
         run(r, "pgbench_report_c8")
         print(f"{'':<28} vs http_healthz: {r['throughput_per_s'] / res['http_healthz']['throughput_per_s']:.1%};"
               f" cases written {r['rows_written']} for {r['requests'] - r['non_2xx']} 2xx"
-              f" ({r['non_2xx']} non-2xx); autovacuum meanwhile {beside['autovacuum'] or 'none'};"
-              f" checkpoints {beside['checkpoints']}", flush=True)
+              f" ({r['non_2xx']} non-2xx); {beside_text(beside)}", flush=True)
         sample("http_post_reports")
         # measure 7: the same load with the KPI facts' triggers off (the rollup not kept), then the facts of
         # the cases written meanwhile worked out, so later KPI reads are right
-        with rollup_off(), background() as beside:
+        with rollup_off(), background() as off_beside:
             off = wrk("http_post_reports_no_rollup", "report.lua", seconds, {"BENCH_TOKEN": token})
-        run({**off, "background": beside}, "http_post_reports")
+        run({**off, "background": off_beside}, "http_post_reports")
         with background() as beside:
             again = wrk("http_post_reports_again", "report.lua", seconds, {"BENCH_TOKEN": token})
         run({**again, "background": beside}, "http_post_reports")
         print(f"{'':<28} keeping the KPI rollup costs the ingest {rollup_cost(res, 'http_post_reports'):.1%}"
               " (on, off, on again)", flush=True)
-        print(f"{'':<28} autovacuum meanwhile: off {res['http_post_reports_no_rollup']['background']['autovacuum'] or 'none'};"
-              f" on again {res['http_post_reports_again']['background']['autovacuum'] or 'none'}", flush=True)
+        print(f"{'':<28} off: {beside_text(off_beside)}; on again: {beside_text(beside)}", flush=True)
         # measure 2: the same reports from a constant-rate client at half the rate just measured, with what
         # the database did beside them (a late burst's cause: the fifteenth round's analysis)
         with background() as beside:
@@ -430,8 +433,7 @@ def main(argv=None):
         print(f"{'':<28} constant rate {ol['target_rate_per_s']}/s (half of {r['throughput_per_s']}/s):"
               f" {ol['requests']} sent, {ol['ok_2xx']} 2xx, {ol['errors']} errors, max {ol['max_ms']:.0f} ms,"
               f" {ol['over_50ms']} over 50 ms, {ol['sent_over_10ms_late']} left > 10 ms late", flush=True)
-        print(f"{'':<28} over 50 ms by second {ol['over_50ms_by_second']}; autovacuum meanwhile "
-              f"{beside['autovacuum'] or 'none'}; checkpoints {beside['checkpoints']}", flush=True)
+        print(f"{'':<28} over 50 ms by second {ol['over_50ms_by_second']}; {beside_text(beside)}", flush=True)
         sample("http_post_reports_half_rate")
         run(wrk("http_grids_locate", "get.lua", seconds,
                 {"BENCH_TOKEN": token, "BENCH_PATH": "/api/v1/grids/locate?lon={lon}&lat={lat}"}),

@@ -69,11 +69,11 @@ def run(rate: float, seconds: float, port: int, token: str, make=report_request,
                 conn = None
                 with lock:
                     errors.append(repr(e))
-            done = time.perf_counter()
+            took = (time.perf_counter() - due) * 1000
             with lock:
-                if (done - due) * 1000 > 50:
+                if took > 50:
                     slow[int(due - start)] = slow.get(int(due - start), 0) + 1
-                latencies.append((done - due) * 1000)
+                latencies.append(took)
                 late.append((sent - due) * 1000)
                 statuses[status] = statuses.get(status, 0) + 1
 
