@@ -168,6 +168,13 @@ def _taken_away_period(app):
             "to": datetime.combine(day, time(3), tzinfo=tz).isoformat()}
 
 
+def _sum_bounds(app, period, as_of):
+    """services.sum_bounds() of a period as the API is asked it, as of `as_of`; with its start and end."""
+    start = datetime.fromisoformat(period["from"])
+    to = datetime.fromisoformat(period["to"]) if "to" in period else as_of
+    return services.sum_bounds(start, to, as_of, ZoneInfo(app.config["TIMEZONE"]), months=True), start, to
+
+
 def _same_both_ways(api, group_by, period):
     kept = _get(api, "/api/v1/kpis", group_by=group_by, **period)
     raw = _get(api, "/api/v1/kpis", group_by=group_by, as_of=kept["as_of"], **period)
@@ -290,9 +297,7 @@ def test_reads_use_the_daily_sums_and_rebuild_mends_them(app, world):
         sql(app, "UPDATE kpi_monthly SET registered = registered + 1000000 WHERE district_code = :d", d=CODE)
         try:
             spoiled = _get(sup, "/api/v1/kpis", group_by="category", **period)
-            start, as_of = datetime.fromisoformat(period["from"]), datetime.fromisoformat(spoiled["as_of"])
-            to = datetime.fromisoformat(period["to"]) if "to" in period else as_of
-            b = services.sum_bounds(start, to, as_of, ZoneInfo(app.config["TIMEZONE"]), months=True)
+            b = _sum_bounds(app, period, datetime.fromisoformat(spoiled["as_of"]))[0]
             # the rows of the keys the answer has (a key whose activity in the period the ends' differences
             # cancel has no row: its day rows are read, and left out with it)
             rows = ("SELECT count(*) FROM {} WHERE district_code = :d AND group_by = 'category' AND day >= :a "
@@ -506,14 +511,9 @@ def test_months_less_their_days_count_the_facts_buckets(app, world):
     tz = ZoneInfo(app.config["TIMEZONE"])
     now = datetime.now(timezone.utc)
 
-    def bounds(period):
-        start = datetime.fromisoformat(period["from"])
-        to = datetime.fromisoformat(period["to"]) if "to" in period else now
-        return services.sum_bounds(start, to, now, tz, months=True), start, to
-
-    taken_at_end, start, to = bounds(_taken_away_period(app))
+    taken_at_end, start, to = _sum_bounds(app, _taken_away_period(app), now)
     assert taken_at_end["m0"] == taken_at_end["d0"] and taken_at_end["d1"] < taken_at_end["m1"], taken_at_end
-    up_to_now = bounds({"from": (now - timedelta(days=30)).isoformat()})
+    up_to_now = _sum_bounds(app, {"from": (now - timedelta(days=30)).isoformat()}, now)
     assert up_to_now[0]["m0"] < up_to_now[0]["m1"]
     # the start taken away: the last month before this one with hours kept on two days or more, from its
     # last such day up to now, is that month and the next ones whole less the days before that day
